@@ -1,0 +1,124 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+
+	"github.com/presenced/presenced/mi"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/sipnet"
+	"github.com/presenced/presenced/store"
+)
+
+// Config is the whole daemon configuration, one field per section.
+//
+// To add a section, add its field here with its yaml tag and its
+// package's Default() to Default below; loading, strictness and the call
+// of its Validate() []error follow by reflection.
+type Config struct {
+	// Domains lists the domains served; empty serves any domain.
+	Domains []string `yaml:"domains"`
+	// Log sets the daemon's logging.
+	Log LogConfig `yaml:"log"`
+
+	SIP      sipnet.Config   `yaml:"sip"`
+	Store    store.Config    `yaml:"store"`
+	MI       mi.Config       `yaml:"mi"`
+	Presence presence.Config `yaml:"presence"`
+}
+
+// LogConfig is the log section.
+type LogConfig struct {
+	// Level is the lowest level logged: debug, info (default), warn or
+	// error. Whole SIP messages are logged at debug only.
+	Level string `yaml:"level"`
+	// Format is text (default, logfmt-like) or json.
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration the daemon runs on with no file.
+func Default() *Config {
+	return &Config{
+		Log:      LogConfig{Level: "info", Format: "text"},
+		SIP:      sipnet.Default(),
+		Store:    store.Default(),
+		MI:       mi.Default(),
+		Presence: presence.Default(),
+	}
+}
+
+// Load reads the file at path and parses it as Parse does.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return Parse(data)
+}
+
+// Parse overlays the YAML document data on Default() and validates the
+// result. On failure it returns an *Errors holding every problem found:
+// syntax, unknown and duplicate keys, wrong types, then each section's
+// validation and the checks across sections.
+func Parse(data []byte) (*Config, error) {
+	cfg := Default()
+	errs := &Errors{}
+	d := newDecoder(errs)
+	if !d.document(data, reflect.ValueOf(cfg).Elem()) {
+		return nil, errs
+	}
+	cfg.validate(d, errs)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Validate checks a Config built or changed in code, as Parse does after
+// decoding. It returns nil or an *Errors; lines are not known.
+func (c *Config) Validate() error {
+	errs := &Errors{}
+	c.validate(nil, errs)
+	return errs.err()
+}
+
+// SlogLevel returns Level as a slog.Level; an invalid level is info.
+func (c LogConfig) SlogLevel() slog.Level {
+	switch c.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Handler returns a slog handler writing to w in Format at Level.
+func (c LogConfig) Handler(w io.Writer) slog.Handler {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Format == "json" {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
+}
+
+// Validate reports every problem, each prefixed with its key.
+func (c *LogConfig) Validate() []error {
+	var errs []error
+	switch c.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("level: want debug, info, warn or error, got %q", c.Level))
+	}
+	switch c.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("format: want text or json, got %q", c.Format))
+	}
+	return errs
+}
