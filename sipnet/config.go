@@ -2,7 +2,9 @@ package sipnet
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -26,7 +28,14 @@ type Config struct {
 	// MaxMessageSize bounds a SIP message, in bytes. Default 65535.
 	MaxMessageSize int `yaml:"max_message_size"`
 	// T1 is the RTT estimate in milliseconds (RFC 3261 section 17). Default 500.
+	// Timers B, D, F, H, J, L and M are 64*T1.
 	T1 int `yaml:"t1_ms"`
+	// T2 caps the retransmission interval of non-INVITE requests and of
+	// INVITE final responses, in milliseconds. Default 4000; 0 means the default.
+	T2 int `yaml:"t2_ms"`
+	// T4 is how long a message may stay in the network, in milliseconds:
+	// Timers I and K. Default 5000; 0 means the default.
+	T4 int `yaml:"t4_ms"`
 	// TCPIdleTimeout closes an idle TCP connection after that many seconds. Default 600.
 	TCPIdleTimeout int `yaml:"tcp_idle_timeout"`
 }
@@ -39,6 +48,8 @@ func Default() Config {
 		UDPReceiveBuffer: 8 << 20,
 		MaxMessageSize:   65535,
 		T1:               500,
+		T2:               4000,
+		T4:               5000,
 		TCPIdleTimeout:   600,
 	}
 }
@@ -89,8 +100,63 @@ func (c *Config) Validate() []error {
 	if c.T1 < 10 || c.T1 > 10000 {
 		errs = append(errs, fmt.Errorf("t1_ms: want 10..10000, got %d", c.T1))
 	}
+	if c.T2 != 0 && (c.T2 < c.T1 || c.T2 > 60000) {
+		errs = append(errs, fmt.Errorf("t2_ms: want t1_ms..60000, got %d", c.T2))
+	}
+	if c.T4 < 0 || c.T4 > 60000 {
+		errs = append(errs, fmt.Errorf("t4_ms: want 0..60000, got %d", c.T4))
+	}
+	if c.Advertise != "" {
+		if _, _, err := splitAdvertise(c.Advertise); err != nil {
+			errs = append(errs, fmt.Errorf("advertise: %v", err))
+		}
+	}
 	if c.TCPIdleTimeout < 1 {
 		errs = append(errs, fmt.Errorf("tcp_idle_timeout: want at least 1 second, got %d", c.TCPIdleTimeout))
 	}
 	return errs
+}
+
+// splitAdvertise splits "host", "host:port", "[v6]:port" or a bare IPv6
+// address. port is 0 when absent.
+func splitAdvertise(s string) (host string, port int, err error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.String(), 0, nil
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		a, err := netip.ParseAddr(s[1 : len(s)-1])
+		if err != nil {
+			return "", 0, fmt.Errorf("%q: %v", s, err)
+		}
+		return a.String(), 0, nil
+	}
+	if !strings.Contains(s, ":") {
+		return checkHost(s)
+	}
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q: want host[:port]", s)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 {
+		return "", 0, fmt.Errorf("%q: bad port %q", s, p)
+	}
+	host, _, err = checkHost(h)
+	return host, n, err
+}
+
+func checkHost(h string) (string, int, error) {
+	if h == "" {
+		return "", 0, fmt.Errorf("empty host")
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.String(), 0, nil
+	}
+	for _, c := range h {
+		ok := c == '-' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		if !ok {
+			return "", 0, fmt.Errorf("%q: bad host name", h)
+		}
+	}
+	return h, 0, nil
 }
