@@ -209,7 +209,7 @@ func isNull(v json.RawMessage) bool {
 
 // isNone reports whether v is the "." placeholder.
 func isNone(v json.RawMessage) bool {
-	return string(v) == `"."`
+	return string(v) == `"`+None+`"`
 }
 
 func isNumber(v json.RawMessage) bool {

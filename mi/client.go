@@ -32,6 +32,9 @@ const cliUsage = `usage:
 // JSON-RPC error is returned as a *Error; a server that cannot be reached
 // gives an error saying so.
 func Call(ctx context.Context, addr string, method string, params any) (json.RawMessage, error) {
+	if addr == "" {
+		addr = Default().Listen
+	}
 	endpoint, err := endpointURL(addr)
 	if err != nil {
 		return nil, err
@@ -80,9 +83,6 @@ func Call(ctx context.Context, addr string, method string, params any) (json.Raw
 // endpointURL turns "host:port" into "http://host:port/mi"; a URL is kept,
 // with /mi added when it has no path.
 func endpointURL(addr string) (string, error) {
-	if addr == "" {
-		addr = Default().Listen
-	}
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
 	}

@@ -36,14 +36,14 @@ type Server struct {
 	csrf     *http.CrossOriginProtection
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	loopback atomic.Bool // listening on a loopback address: check Host
+	loopback atomic.Bool            // listening on a loopback address: check Host
+	addr     atomic.Pointer[string] // bound address while started; Addr does not wait for Stop
 
 	mu   sync.RWMutex
 	cmds map[string]*Command // by name and by alias
 
 	life   sync.Mutex
 	srv    *http.Server
-	ln     net.Listener
 	done   chan struct{}      // closed when Serve returns
 	cancel context.CancelFunc // cancels the requests' contexts
 }
@@ -134,19 +134,19 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error("management api stopped", "err", err)
 		}
 	}()
-	s.srv, s.ln, s.done, s.cancel = srv, ln, done, cancel
-	s.log.Info("management api listening", "addr", ln.Addr().String())
+	s.srv, s.done, s.cancel = srv, done, cancel
+	bound := ln.Addr().String()
+	s.addr.Store(&bound)
+	s.log.Info("management api listening", "addr", bound)
 	return nil
 }
 
 // Addr returns the address the server listens on, "" when not started.
 func (s *Server) Addr() string {
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.ln == nil {
-		return ""
+	if a := s.addr.Load(); a != nil {
+		return *a
 	}
-	return s.ln.Addr().String()
+	return ""
 }
 
 // Stop stops accepting requests and waits for the running ones until ctx
@@ -166,7 +166,8 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	<-s.done
 	s.cancel()
-	s.srv, s.ln, s.done, s.cancel = nil, nil, nil, nil
+	s.srv, s.done, s.cancel = nil, nil, nil
+	s.addr.Store(nil)
 	s.loopback.Store(false)
 	if err != nil {
 		return fmt.Errorf("stop management api: %w", err)

@@ -340,13 +340,14 @@ func TestStopGraceful(t *testing.T) {
 		answers <- answer{raw, err}
 	}()
 	<-started
+	addr := s.Addr()
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.Stop(context.Background()) }()
 
 	// Stop must wait for the command: new connections are refused
 	// meanwhile, and Stop has not returned.
 	waitFor(t, func() bool {
-		_, err := Call(t.Context(), s.Addr(), "which", nil)
+		_, err := Call(t.Context(), addr, "which", nil)
 		return err != nil
 	})
 	select {
