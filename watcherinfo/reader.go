@@ -14,7 +14,7 @@ import (
 const (
 	MaxSize     = 1 << 20 // bytes
 	MaxDepth    = 32      // element nesting
-	MaxElements = 100000  // elements in one document
+	MaxElements = 20000   // elements in one document
 )
 
 // reader wraps encoding/xml's namespace-aware tokenizer with the limits.

@@ -100,7 +100,7 @@ func TestParseErrors(t *testing.T) {
 		{"doctype", `<!DOCTYPE watcherinfo><watcherinfo ` + ns + `/>`, "DOCTYPE"},
 		{"billion laughs", `<!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><watcherinfo ` + ns + `><watcher-list resource="&b;"/></watcherinfo>`, "DOCTYPE"},
 		{"deep nesting", `<watcherinfo ` + ns + `>` + strings.Repeat("<x>", 40) + strings.Repeat("</x>", 40) + `</watcherinfo>`, "nested deeper than 32"},
-		{"too many elements", `<watcherinfo ` + ns + `>` + strings.Repeat("<x/>", MaxElements) + `</watcherinfo>`, "more than 100000 elements"},
+		{"too many elements", `<watcherinfo ` + ns + `>` + strings.Repeat("<x/>", MaxElements) + `</watcherinfo>`, "more than 20000 elements"},
 		{"two roots", `<watcherinfo ` + ns + `/><watcherinfo ` + ns + `/>`, "more than one root"},
 		{"bad version", `<watcherinfo ` + ns + ` version="x"/>`, `version "x"`},
 		{"bad state", `<watcherinfo ` + ns + ` state="half"/>`, `state "half"`},
