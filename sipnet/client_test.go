@@ -51,7 +51,7 @@ func TestSendUDP(t *testing.T) {
 	req := newRequest(t, sip.NOTIFY, "sip:watcher@"+p.addr().String())
 	ch := sendAsync(t, s, req, SendOptions{})
 
-	m, src := p.recvMsg(time.Second)
+	m, src := p.recvMsg(wait)
 	got := m.(*sip.Request)
 	if src != mustAddr(t, s, "udp") {
 		t.Errorf("source: got %v, want our listening socket %v", src, mustAddr(t, s, "udp"))
@@ -71,14 +71,14 @@ func TestSendUDP(t *testing.T) {
 	}
 	p.send(src, answer(got, 100, "Trying"))
 	p.send(src, answer(got, 200, "OK"))
-	o := waitOutcome(t, ch, time.Second)
+	o := waitOutcome(t, ch, wait)
 	if o.err != nil || o.res.StatusCode != 200 {
 		t.Fatalf("outcome: got %v %v, want 200", o.res, o.err)
 	}
 	// A retransmitted 200 is absorbed during Timer K.
 	p.send(src, answer(got, 200, "OK"))
-	waitFor(t, time.Second, func() bool { return s.Stats().RetransmissionsAbsorbed == 1 })
-	waitFor(t, time.Second, func() bool { return s.Stats().ClientTransactions == 0 })
+	waitFor(t, wait, func() bool { return s.Stats().RetransmissionsAbsorbed == 1 })
+	waitFor(t, wait, func() bool { return s.Stats().ClientTransactions == 0 })
 }
 
 func TestSendRetransmitTimeout(t *testing.T) {
@@ -86,7 +86,7 @@ func TestSendRetransmitTimeout(t *testing.T) {
 	p := newUDPPeer(t)
 	start := time.Now()
 	ch := sendAsync(t, s, newRequest(t, sip.NOTIFY, "sip:w@"+p.addr().String()), SendOptions{})
-	o := waitOutcome(t, ch, 5*time.Second)
+	o := waitOutcome(t, ch, wait)
 	if !errors.Is(o.err, ErrTimeout) {
 		t.Fatalf("err: got %v, want ErrTimeout", o.err)
 	}
@@ -101,12 +101,13 @@ func TestSendRetransmitTimeout(t *testing.T) {
 		}
 		n++
 	}
-	// T1=10ms, T2=40ms: 10, 20, 40, 40, ... within 640 ms: about 17 copies.
-	if n < 10 {
-		t.Errorf("copies received: got %d, want at least 10", n)
+	// T1=10ms, T2=40ms: 0, 10, 30, 70, 110, ... within 640 ms: about 17
+	// copies; a loaded machine fires timers late, so fewer.
+	if n < 4 || n > 18 {
+		t.Errorf("copies received: got %d, want 4 to 18", n)
 	}
 	st := s.Stats()
-	if st.TxTimeouts != 1 || st.Retransmissions < 9 || st.ClientTransactions != 0 {
+	if st.TxTimeouts != 1 || st.Retransmissions != uint64(n-1) || st.ClientTransactions != 0 {
 		t.Errorf("stats: got %+v", st)
 	}
 }
@@ -115,10 +116,10 @@ func TestSendProvisionalSlowsRetransmissions(t *testing.T) {
 	s := newStack(t, func(c *Config) { c.T1, c.T2 = 10, 200 }, nil)
 	p := newUDPPeer(t)
 	ch := sendAsync(t, s, newRequest(t, sip.NOTIFY, "sip:w@"+p.addr().String()), SendOptions{})
-	m, src := p.recvMsg(time.Second)
+	m, src := p.recvMsg(wait)
 	p.send(src, answer(m.(*sip.Request), 100, "Trying"))
 	// In Proceeding, Timer E is T2 = 200 ms: at most 3 more copies in 640 ms.
-	o := waitOutcome(t, ch, 5*time.Second)
+	o := waitOutcome(t, ch, wait)
 	if !errors.Is(o.err, ErrTimeout) {
 		t.Fatalf("err: got %v, want ErrTimeout", o.err)
 	}
@@ -144,7 +145,7 @@ func TestDoStackToStack(t *testing.T) {
 			for i := range 3 {
 				req := newRequest(t, sip.PUBLISH, ruri)
 				req.AppendHeader(sip.NewHeader("Event", "presence"))
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
 				res, err := client.Do(ctx, req, SendOptions{})
 				cancel()
 				if err != nil || res.StatusCode != 200 || header(res, "SIP-ETag") != "e1" {
@@ -168,7 +169,7 @@ func TestSendLoosRoute(t *testing.T) {
 	sip.ParseUri(fmt.Sprintf("sip:%s;lr", proxy.addr()), &u)
 	req.AppendHeader(&sip.RouteHeader{Address: u})
 	sendAsync(t, s, req, SendOptions{})
-	if m, _ := proxy.recv(time.Second); m == "" {
+	if m, _ := proxy.recv(wait); m == "" {
 		t.Error("loose-routed request did not reach the Route")
 	}
 }
@@ -181,13 +182,13 @@ func TestLargeUDP(t *testing.T) {
 		req := newRequest(t, sip.NOTIFY, "sip:w@"+p.addr().String())
 		req.SetBody([]byte(body))
 		ch := sendAsync(t, s, req, SendOptions{})
-		m, src := p.recvMsg(2 * time.Second)
+		m, src := p.recvMsg(wait)
 		got := m.(*sip.Request)
 		if got.Via().Transport != "UDP" || len(got.Body()) != len(body) {
 			t.Fatalf("got Via %s with %d body bytes, want UDP and %d", got.Via().Value(), len(got.Body()), len(body))
 		}
 		p.send(src, answer(got, 200, "OK"))
-		if o := waitOutcome(t, ch, time.Second); o.err != nil || o.res.StatusCode != 200 {
+		if o := waitOutcome(t, ch, wait); o.err != nil || o.res.StatusCode != 200 {
 			t.Fatalf("outcome: %v %v", o.res, o.err)
 		}
 		if st := s.Stats(); st.LargeOverUDP != 1 || st.LargeOverTCP != 0 {
@@ -197,7 +198,7 @@ func TestLargeUDP(t *testing.T) {
 		req2 := newRequest(t, sip.NOTIFY, "sip:w@"+p.addr().String())
 		req2.SetBody([]byte(body))
 		sendAsync(t, s, req2, SendOptions{})
-		if m, _ := p.recvMsg(time.Second); m.(*sip.Request).Via().Transport != "UDP" {
+		if m, _ := p.recvMsg(wait); m.(*sip.Request).Via().Transport != "UDP" {
 			t.Errorf("second large request not over UDP")
 		}
 	})
@@ -218,7 +219,7 @@ func TestLargeUDP(t *testing.T) {
 		req := newRequest(t, sip.NOTIFY, "sip:w@"+tcpAddr.String())
 		req.SetBody([]byte(body))
 		ch := sendAsync(t, client, req, SendOptions{})
-		o := waitOutcome(t, ch, 3*time.Second)
+		o := waitOutcome(t, ch, wait)
 		if o.err != nil || o.res.StatusCode != 200 {
 			t.Fatalf("outcome: %v %v", o.res, o.err)
 		}
@@ -244,18 +245,18 @@ func TestSendReusesInboundTCP(t *testing.T) {
 	r := publish("10.0.0.1:5060", "TCP", "z9hG4bK-reg")
 	r.method, r.cseq, r.body, r.extra = "REGISTER", "1 REGISTER", "", nil
 	p.send(r.String())
-	if res := p.recvMsg(time.Second).(*sip.Response); res.StatusCode != 200 {
+	if res := p.recvMsg(wait).(*sip.Response); res.StatusCode != 200 {
 		t.Fatalf("REGISTER: got %d", res.StatusCode)
 	}
 	// The NOTIFY to the phone goes over the phone's own connection.
 	dst := p.c.LocalAddr().(*net.TCPAddr).AddrPort()
 	ch := sendAsync(t, s, newRequest(t, sip.NOTIFY, "sip:phone@10.0.0.1:5060"), SendOptions{Transport: "tcp", Destination: dst})
-	got := p.recvMsg(time.Second).(*sip.Request)
+	got := p.recvMsg(wait).(*sip.Request)
 	if got.Method != sip.NOTIFY || got.Via().Transport != "TCP" {
 		t.Fatalf("got %s over Via %s, want NOTIFY over TCP", got.Method, got.Via().Value())
 	}
 	p.send(answer(got, 200, "OK"))
-	if o := waitOutcome(t, ch, time.Second); o.err != nil || o.res.StatusCode != 200 {
+	if o := waitOutcome(t, ch, wait); o.err != nil || o.res.StatusCode != 200 {
 		t.Fatalf("outcome: %v %v", o.res, o.err)
 	}
 	if n := s.Stats().TCPConnections; n != 1 {
@@ -277,7 +278,7 @@ func TestSendErrors(t *testing.T) {
 	}
 	// A TCP connect that is refused comes to done as a TransportError.
 	ch := sendAsync(t, s, newRequest(t, sip.NOTIFY, "sip:w@127.0.0.1:9;transport=tcp"), SendOptions{})
-	o := waitOutcome(t, ch, 3*time.Second)
+	o := waitOutcome(t, ch, wait)
 	var te *TransportError
 	if !errors.As(o.err, &te) || te.Op != "dial" {
 		t.Errorf("err: got %v, want a dial TransportError", o.err)
@@ -291,7 +292,7 @@ func TestSendResolvesName(t *testing.T) {
 	s := newStack(t, nil, nil)
 	p := newUDPPeer(t)
 	sendAsync(t, s, newRequest(t, sip.NOTIFY, fmt.Sprintf("sip:w@localhost:%d", p.addr().Port())), SendOptions{})
-	if m, _ := p.recv(3 * time.Second); m == "" {
+	if m, _ := p.recv(wait); m == "" {
 		t.Error("request to localhost did not arrive")
 	}
 }
@@ -311,7 +312,7 @@ func TestStopFailsClientTx(t *testing.T) {
 	if err := s.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if o := waitOutcome(t, ch, time.Second); !errors.Is(o.err, ErrStopped) {
+	if o := waitOutcome(t, ch, wait); !errors.Is(o.err, ErrStopped) {
 		t.Errorf("err: got %v, want ErrStopped", o.err)
 	}
 	if err := s.Send(newRequest(t, sip.NOTIFY, "sip:w@127.0.0.1"), SendOptions{}, func(*sip.Response, error) {}); !errors.Is(err, ErrStopped) {

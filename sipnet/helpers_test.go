@@ -22,6 +22,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// wait bounds how long a test waits for something that must happen; the
+// test machine may be loaded.
+const wait = 5 * time.Second
+
 // waitFor polls cond until it holds or timeout passes.
 func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
 	t.Helper()

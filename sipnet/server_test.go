@@ -30,11 +30,11 @@ func TestRequestResponse(t *testing.T) {
 			if tr == "udp" {
 				p := newUDPPeer(t)
 				p.send(mustAddr(t, s, "udp"), publish(p.addr().String(), "UDP", "z9hG4bK-rr1").String())
-				res = p.recvResponse(time.Second)
+				res = p.recvResponse(wait)
 			} else {
 				p := dialPeer(t, mustAddr(t, s, "tcp"))
 				p.send(publish("127.0.0.1:5999", "TCP", "z9hG4bK-rr1").String())
-				m := p.recvMsg(time.Second)
+				m := p.recvMsg(wait)
 				var ok bool
 				if res, ok = m.(*sip.Response); !ok {
 					t.Fatalf("got %s, want a response", m)
@@ -62,7 +62,7 @@ func TestRequestResponse(t *testing.T) {
 				t.Errorf("Transport(): got %v, want %s", got, tr)
 			}
 			if tr == "tcp" {
-				waitFor(t, time.Second, func() bool { return s.Stats().ServerTransactions == 0 })
+				waitFor(t, wait, func() bool { return s.Stats().ServerTransactions == 0 })
 			}
 		})
 	}
@@ -70,13 +70,14 @@ func TestRequestResponse(t *testing.T) {
 
 func TestRetransmissionAbsorbed(t *testing.T) {
 	var calls atomic.Int64
-	s := newStack(t, nil, map[sip.RequestMethod]Handler{sip.PUBLISH: etagHandler(&calls)})
+	// T1 = 100 ms: Timer J (6.4 s) outlasts any stall of a loaded machine.
+	s := newStack(t, func(c *Config) { c.T1, c.T2 = 100, 4000 }, map[sip.RequestMethod]Handler{sip.PUBLISH: etagHandler(&calls)})
 	p := newUDPPeer(t)
 	msg := publish(p.addr().String(), "UDP", "z9hG4bK-re1").String()
 	p.send(mustAddr(t, s, "udp"), msg)
-	first, _ := p.recv(time.Second)
+	first, _ := p.recv(wait)
 	p.send(mustAddr(t, s, "udp"), msg)
-	second, _ := p.recv(time.Second)
+	second, _ := p.recv(wait)
 	if first == "" || second != first {
 		t.Fatalf("retransmitted response: got %q, want %q", second, first)
 	}
@@ -87,8 +88,22 @@ func TestRetransmissionAbsorbed(t *testing.T) {
 	if st.RetransmissionsAbsorbed != 1 || st.Retransmissions != 1 {
 		t.Errorf("absorbed/retransmissions: got %d/%d, want 1/1", st.RetransmissionsAbsorbed, st.Retransmissions)
 	}
+}
+
+func TestTimerJ(t *testing.T) {
+	var calls atomic.Int64
+	s := newStack(t, nil, map[sip.RequestMethod]Handler{sip.PUBLISH: etagHandler(&calls)})
+	p := newUDPPeer(t)
+	p.send(mustAddr(t, s, "udp"), publish(p.addr().String(), "UDP", "z9hG4bK-tj").String())
+	p.recvResponse(wait)
+	if n := s.Stats().ServerTransactions; n != 1 {
+		t.Errorf("live server transactions after the 200: got %d, want 1 (Timer J)", n)
+	}
 	// Timer J (64*T1 = 640 ms) ends the transaction.
-	waitFor(t, 3*time.Second, func() bool { return s.Stats().ServerTransactions == 0 })
+	waitFor(t, wait, func() bool { return s.Stats().ServerTransactions == 0 })
+	if n := s.timers.armed(); n != 0 {
+		t.Errorf("armed timers: got %d, want 0", n)
+	}
 }
 
 func TestRetransmissionWhileHandlerWorks(t *testing.T) {
@@ -99,14 +114,14 @@ func TestRetransmissionWhileHandlerWorks(t *testing.T) {
 	p.send(mustAddr(t, s, "udp"), msg)
 	tx := <-held
 	p.send(mustAddr(t, s, "udp"), msg)
-	waitFor(t, time.Second, func() bool { return s.Stats().RetransmissionsAbsorbed == 1 })
+	waitFor(t, wait, func() bool { return s.Stats().RetransmissionsAbsorbed == 1 })
 	if got, _ := p.recv(50 * time.Millisecond); got != "" {
 		t.Fatalf("got %q while the handler works, want nothing", got)
 	}
 	if err := tx.Reply(202, ""); err != nil {
 		t.Fatal(err)
 	}
-	if res := p.recvResponse(time.Second); res.StatusCode != 202 || res.Reason != "Accepted" {
+	if res := p.recvResponse(wait); res.StatusCode != 202 || res.Reason != "Accepted" {
 		t.Errorf("got %d %s, want 202 Accepted", res.StatusCode, res.Reason)
 	}
 	if err := tx.Reply(200, ""); err == nil {
@@ -147,7 +162,7 @@ func TestResponseRouting(t *testing.T) {
 			if tc.wantB {
 				want, other = b, a
 			}
-			res := want.recvResponse(time.Second)
+			res := want.recvResponse(wait)
 			if got, _ := other.recv(20 * time.Millisecond); got != "" {
 				t.Errorf("response also reached the other peer")
 			}
@@ -170,7 +185,7 @@ func TestMethodNotAllowed(t *testing.T) {
 	r := publish(p.addr().String(), "UDP", "z9hG4bK-405")
 	r.method, r.cseq = "MESSAGE", "1 MESSAGE"
 	p.send(mustAddr(t, s, "udp"), r.String())
-	res := p.recvResponse(time.Second)
+	res := p.recvResponse(wait)
 	if res.StatusCode != 405 {
 		t.Fatalf("status: got %d, want 405", res.StatusCode)
 	}
@@ -214,7 +229,7 @@ func TestBadRequests(t *testing.T) {
 			p := newUDPPeer(t)
 			r := base(p)
 			p.send(mustAddr(t, s, "udp"), tc.mod(&r))
-			res := p.recvResponse(time.Second)
+			res := p.recvResponse(wait)
 			if res.StatusCode != tc.wantCode || !strings.Contains(res.Reason, tc.wantReason) {
 				t.Errorf("got %d %q, want %d containing %q", res.StatusCode, res.Reason, tc.wantCode, tc.wantReason)
 			}
@@ -250,9 +265,9 @@ func TestGarbageThenValid(t *testing.T) {
 	p.send(dst, valid)
 	var res *sip.Response
 	for res == nil || res.StatusCode != 200 {
-		res = p.recvResponse(time.Second)
+		res = p.recvResponse(wait)
 	}
-	waitFor(t, time.Second, func() bool { return s.Stats().MessagesReceived == uint64(len(garbage)+2) })
+	waitFor(t, wait, func() bool { return s.Stats().MessagesReceived == uint64(len(garbage)+2) })
 	st := s.Stats()
 	if st.ParseErrors < 4 || st.Dropped < 4 {
 		t.Errorf("ParseErrors/Dropped: got %d/%d, want at least 4/4", st.ParseErrors, st.Dropped)
@@ -266,7 +281,7 @@ func TestHandlerPanic(t *testing.T) {
 	s := newStack(t, nil, map[sip.RequestMethod]Handler{sip.PUBLISH: func(tx *ServerTx) { panic("boom") }})
 	p := newUDPPeer(t)
 	p.send(mustAddr(t, s, "udp"), publish(p.addr().String(), "UDP", "z9hG4bK-panic").String())
-	if res := p.recvResponse(time.Second); res.StatusCode != 500 {
+	if res := p.recvResponse(wait); res.StatusCode != 500 {
 		t.Errorf("status: got %d, want 500", res.StatusCode)
 	}
 	if got := s.Stats().Panics; got != 1 {
@@ -281,11 +296,11 @@ func TestTCPFramingErrorCloses(t *testing.T) {
 	r.noContentLength = true
 	r.body = ""
 	p.send(r.String())
-	res, ok := p.recvMsg(time.Second).(*sip.Response)
+	res, ok := p.recvMsg(wait).(*sip.Response)
 	if !ok || res.StatusCode != 400 || !strings.Contains(res.Reason, "Content-Length") {
 		t.Fatalf("got %v, want 400 about Content-Length", res)
 	}
-	p.c.SetReadDeadline(time.Now().Add(time.Second))
+	p.c.SetReadDeadline(time.Now().Add(wait))
 	if _, err := p.r.ReadByte(); err == nil {
 		t.Error("connection still open after a framing error")
 	}
@@ -295,7 +310,7 @@ func TestTCPKeepalivePong(t *testing.T) {
 	s := newStack(t, nil, nil)
 	p := dialPeer(t, mustAddr(t, s, "tcp"))
 	p.send("\r\n\r\n")
-	p.c.SetReadDeadline(time.Now().Add(time.Second))
+	p.c.SetReadDeadline(time.Now().Add(wait))
 	buf := make([]byte, 2)
 	if _, err := p.r.Read(buf); err != nil || string(buf) != "\r\n" {
 		t.Errorf("pong: got %q (%v), want CRLF", buf, err)
