@@ -49,14 +49,14 @@ func newReader(data []byte) *reader {
 // end of the input.
 func (r *reader) token() (xml.Token, error) {
 	for {
-		t, err := r.d.Token()
+		tok, err := r.d.Token()
 		if err != nil {
 			if err == io.EOF {
 				return nil, io.EOF
 			}
 			return nil, syntaxError(err)
 		}
-		switch t := t.(type) {
+		switch t := tok.(type) {
 		case xml.StartElement:
 			r.depth++
 			r.elements++
@@ -74,15 +74,15 @@ func (r *reader) token() (xml.Token, error) {
 					r.decls = append(r.decls, nsDecl{"", a.Value, r.depth})
 				}
 			}
-			return t, nil
+			return tok, nil
 		case xml.EndElement:
 			for len(r.decls) > 0 && r.decls[len(r.decls)-1].depth >= r.depth {
 				r.decls = r.decls[:len(r.decls)-1]
 			}
 			r.depth--
-			return t, nil
+			return tok, nil
 		case xml.CharData:
-			return t, nil
+			return tok, nil
 		case xml.Directive:
 			return nil, errors.New("DOCTYPE and other directives are not allowed")
 		}

@@ -37,14 +37,14 @@ func newReader(data []byte) *reader {
 // end of the input.
 func (r *reader) token() (xml.Token, error) {
 	for {
-		t, err := r.d.Token()
+		tok, err := r.d.Token()
 		if err == io.EOF {
 			return nil, io.EOF
 		}
 		if err != nil {
 			return nil, syntaxError(err)
 		}
-		switch t := t.(type) {
+		switch tok.(type) {
 		case xml.StartElement:
 			r.depth++
 			r.elements++
@@ -54,12 +54,12 @@ func (r *reader) token() (xml.Token, error) {
 			if r.elements > MaxElements {
 				return nil, fmt.Errorf("more than %d elements", MaxElements)
 			}
-			return t, nil
+			return tok, nil
 		case xml.EndElement:
 			r.depth--
-			return t, nil
+			return tok, nil
 		case xml.CharData:
-			return t, nil
+			return tok, nil
 		case xml.Directive:
 			return nil, errors.New("DOCTYPE and other directives are not allowed")
 		}
