@@ -1,0 +1,180 @@
+package presence
+
+import (
+	"slices"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// presentity is the state of one presentity, owned by its shard.
+type presentity struct {
+	uri    string
+	events map[string]*eventState     // by package name, "presence.winfo" included
+	auth   map[authKey]*Authorization // decisions for confirm-policy watchers
+}
+
+type authKey struct{ watcher, event string }
+
+// eventState is one event package of one presentity: its publications,
+// oldest first by Updated, and its subscriptions.
+type eventState struct {
+	name string
+	pkg  EventPackage // nil for presence.winfo
+	pubs []*pubState
+	subs map[string]*subState
+}
+
+type pubState struct {
+	Publication
+	timed
+}
+
+// subState is a subscription and its NOTIFY queue. At most one NOTIFY is
+// in flight per subscription; later ones wait in queue, so a watcher gets
+// its NOTIFYs in order and a final "terminated" is always last.
+type subState struct {
+	Subscription
+	timed
+	pres     *presentity
+	queue    []pendingNotify
+	inflight bool
+	gone     bool // removed: no new NOTIFY is queued, the queue drains
+	needFull bool // the next body must be full state (first NOTIFY, after restart or overflow)
+	held     bool // NOTIFYs wait until the SUBSCRIBE's answer is sent
+	created  time.Time
+
+	// parsed forms of the stored URIs, built on first use
+	target, local, remote *sip.Uri
+}
+
+// pendingNotify is a NOTIFY waiting to be sent.
+type pendingNotify struct {
+	body     Body
+	full     bool   // build the full state when sending instead of body
+	partial  bool   // body is a partial-state document
+	terminal bool   // Subscription-State terminated
+	reason   string // termination reason
+}
+
+func (sh *shard) presentity(uri string, create bool) *presentity {
+	p := sh.pres[uri]
+	if p == nil && create {
+		p = &presentity{uri: uri, events: map[string]*eventState{}}
+		sh.pres[uri] = p
+	}
+	return p
+}
+
+func (sh *shard) eventState(p *presentity, name string, create bool) *eventState {
+	es := p.events[name]
+	if es == nil && create {
+		es = &eventState{name: name, pkg: sh.srv.pkgs[name], subs: map[string]*subState{}}
+		p.events[name] = es
+	}
+	return es
+}
+
+// gc drops the presentity once nothing is left of it.
+func (sh *shard) gc(p *presentity) {
+	for name, es := range p.events {
+		if len(es.pubs) == 0 && len(es.subs) == 0 {
+			delete(p.events, name)
+		}
+	}
+	if len(p.events) == 0 && len(p.auth) == 0 {
+		delete(sh.pres, p.uri)
+	}
+}
+
+// publications returns the live publications oldest first.
+func (es *eventState) publications() []*Publication {
+	out := make([]*Publication, len(es.pubs))
+	for i, p := range es.pubs {
+		out[i] = &p.Publication
+	}
+	return out
+}
+
+func (es *eventState) pubByETag(etag string) *pubState {
+	for _, p := range es.pubs {
+		if p.ETag == etag {
+			return p
+		}
+	}
+	return nil
+}
+
+func (es *eventState) removePub(ps *pubState) {
+	if i := slices.Index(es.pubs, ps); i >= 0 {
+		es.pubs = slices.Delete(es.pubs, i, i+1)
+	}
+}
+
+// touchPub moves ps to the end (newest) after its body changed.
+func (es *eventState) touchPub(ps *pubState) {
+	es.removePub(ps)
+	es.pubs = append(es.pubs, ps)
+}
+
+// restore distributes stored state over the shards before they start.
+// Publications and subscriptions that lapsed while the server was down are
+// dropped from the store.
+func (s *Server) restore(st *State, now time.Time) {
+	var drop Batch
+	for _, a := range st.Authorizations {
+		sh := s.shardOf(a.Presentity)
+		p := sh.presentity(a.Presentity, true)
+		if p.auth == nil {
+			p.auth = map[authKey]*Authorization{}
+		}
+		a := *a
+		p.auth[authKey{a.Watcher, a.Event}] = &a
+	}
+	for _, pub := range st.Publications {
+		if !pub.Expires.After(now) || s.pkgs[pub.Event] == nil {
+			drop.DeletePublications = append(drop.DeletePublications, PublicationKey{pub.ID})
+			continue
+		}
+		sh := s.shardOf(pub.Presentity)
+		p := sh.presentity(pub.Presentity, true)
+		es := sh.eventState(p, pub.Event, true)
+		ps := &pubState{Publication: *pub, timed: timed{index: -1}}
+		ps.fire = func(now time.Time) { sh.pubExpired(p, es, ps, now) }
+		es.pubs = append(es.pubs, ps)
+		sh.timer.schedule(&ps.timed, ps.Expires)
+		s.m.publications.Inc()
+	}
+	for _, sh := range s.shards {
+		for _, p := range sh.pres {
+			for _, es := range p.events {
+				slices.SortStableFunc(es.pubs, func(a, b *pubState) int { return a.Updated.Compare(b.Updated) })
+			}
+		}
+	}
+	for _, sub := range st.Subscriptions {
+		if !sub.Expires.After(now) || (s.pkgs[sub.Event] == nil && !s.isWinfo(sub.Event)) {
+			drop.DeleteSubscriptions = append(drop.DeleteSubscriptions, sub.ID)
+			continue
+		}
+		sh := s.shardOf(sub.Presentity)
+		p := sh.presentity(sub.Presentity, true)
+		es := sh.eventState(p, sub.Event, true)
+		ss := &subState{Subscription: *sub, pres: p, timed: timed{index: -1}, needFull: true, created: sub.Created}
+		ss.RouteSet = slices.Clone(sub.RouteSet)
+		ss.LocalCSeq += restartGap
+		ss.Version += restartGap
+		ss.fire = func(now time.Time) { sh.subExpired(ss, now) }
+		es.subs[ss.ID] = ss
+		s.subs.put(ss.ID, ss.Presentity)
+		sh.timer.schedule(&ss.timed, ss.Expires)
+		s.m.subscriptions.Inc()
+	}
+	if !drop.Empty() {
+		s.commit.submit(&drop, nil)
+	}
+}
+
+func (s *Server) isWinfo(event string) bool {
+	return s.winfo != nil && event == s.winfo.Name()
+}

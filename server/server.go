@@ -1,0 +1,194 @@
+// Package server is the composition root: it builds the modules the
+// config enables, wires their dependencies, starts them in dependency
+// order and stops them in reverse. It is the one place that knows every
+// module.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/presenced/presenced/config"
+	"github.com/presenced/presenced/internal/sipaddr"
+	"github.com/presenced/presenced/mi"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/presence/events"
+	"github.com/presenced/presenced/sipnet"
+	"github.com/presenced/presenced/store"
+)
+
+// Version is the daemon's version, set at build time with
+// -ldflags "-X github.com/presenced/presenced/server.Version=...".
+var Version = "dev"
+
+// Server is the daemon: every enabled module, wired.
+type Server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+
+	stack    *sipnet.Stack
+	store    store.Backend
+	presence *presence.Server
+	mi       *mi.Server
+
+	started []stopper
+}
+
+type stopper struct {
+	name string
+	stop func(context.Context) error
+}
+
+// New builds the daemon from a validated config. Nothing listens yet.
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	stack, err := sipnet.New(cfg.SIP, log.With("module", "sipnet"))
+	if err != nil {
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	s.stack = stack
+	return s, nil
+}
+
+// Start opens the store, starts the modules in dependency order (store,
+// presence server, SIP listeners, management API) and returns once the
+// daemon serves. On failure what was started is stopped again.
+func (s *Server) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			_ = s.Stop(context.WithoutCancel(ctx))
+		}
+	}()
+	st, err := store.Open(ctx, s.cfg.Store, s.log.With("module", "store"))
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	s.store = st
+	s.started = append(s.started, stopper{"store", func(context.Context) error { return st.Close() }})
+
+	domains := sipaddr.NewDomains(s.cfg.Domains)
+	allowEvents := ""
+	if s.cfg.Presence.Enabled {
+		pc := s.cfg.Presence
+		var ps *presence.Server
+		pkgs := []presence.EventPackage{
+			events.NewPresence(events.PresenceOptions{OfflineBody: pc.OfflineBody}),
+			events.NewDialog(events.DialogOptions{ForceSingleDialog: pc.Dialog.ForceSingleDialog, DummyDialog: pc.Dialog.DummyDialog}),
+			events.NewSLA(events.SLAOptions{FixRemoteTarget: pc.SLA.FixRemoteTarget}),
+		}
+		ps, err = presence.New(pc, presence.Deps{
+			SIP: s.stack, Store: st, Domains: domains, Packages: pkgs,
+			WatcherInfo: events.NewWatcherInfo(),
+			Logger:      s.log, Registerer: s.registry,
+		})
+		if err != nil {
+			return err
+		}
+		if err := ps.Start(ctx); err != nil {
+			return err
+		}
+		s.presence = ps
+		s.started = append(s.started, stopper{"presence", ps.Stop})
+		allowEvents = strings.Join(ps.EventPackages(), ", ")
+	}
+
+	s.stack.Handle(sip.OPTIONS, func(tx *sipnet.ServerTx) {
+		hdrs := []sip.Header{sip.NewHeader("Allow", strings.Join(s.stack.Methods(), ", "))}
+		if allowEvents != "" {
+			hdrs = append(hdrs, sip.NewHeader("Allow-Events", allowEvents))
+		}
+		hdrs = append(hdrs, sip.NewHeader("Accept", "application/pidf+xml, application/dialog-info+xml, application/watcherinfo+xml"))
+		_ = tx.Reply(200, "OK", hdrs...)
+	})
+	if err := s.stack.Start(ctx); err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	s.started = append(s.started, stopper{"sip", s.stack.Stop})
+
+	if s.cfg.MI.Enabled {
+		m, err := mi.New(s.cfg.MI, mi.Deps{Logger: s.log.With("module", "mi"), Registry: s.registry})
+		if err != nil {
+			return fmt.Errorf("mi: %w", err)
+		}
+		if err := s.registerCommands(m); err != nil {
+			return fmt.Errorf("mi: %w", err)
+		}
+		if err := m.Start(ctx); err != nil {
+			return fmt.Errorf("mi: %w", err)
+		}
+		s.mi = m
+		s.started = append(s.started, stopper{"mi", m.Stop})
+	}
+	s.log.Info("presenced started", "version", Version, "sip", s.cfg.SIP.Listen, "mi", s.MIAddr())
+	return nil
+}
+
+func (s *Server) registerCommands(m *mi.Server) error {
+	cmds := []mi.Command{{
+		Name: "version",
+		Help: "the daemon's version",
+		Run: func(context.Context, mi.Args) (any, error) {
+			return map[string]string{"version": Version, "go": goVersion()}, nil
+		},
+	}}
+	if s.presence != nil {
+		cmds = append(cmds, s.presence.Commands()...)
+	}
+	for _, c := range cmds {
+		if err := m.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stop stops the modules in reverse order: the management API, the SIP
+// listeners, the presence server (which flushes its state), the store.
+func (s *Server) Stop(ctx context.Context) error {
+	var errs []error
+	for i := len(s.started) - 1; i >= 0; i-- {
+		st := s.started[i]
+		if err := st.stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", st.name, err))
+		}
+	}
+	s.started = nil
+	return errors.Join(errs...)
+}
+
+// SIPAddr is the bound address of the first SIP listener of a transport.
+func (s *Server) SIPAddr(transport string) (netip.AddrPort, bool) {
+	return s.stack.Addr(transport)
+}
+
+// MIAddr is the bound address of the management API, "" when off.
+func (s *Server) MIAddr() string {
+	if s.mi == nil {
+		return ""
+	}
+	return s.mi.Addr()
+}
+
+// Presence is the presence server, nil when disabled.
+func (s *Server) Presence() *presence.Server { return s.presence }
+
+func goVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.GoVersion
+	}
+	return ""
+}
