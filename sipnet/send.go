@@ -115,10 +115,7 @@ func checkOutgoing(req *sip.Request) error {
 }
 
 func (s *Stack) startClient(req *sip.Request, opts SendOptions, t *clientTx) error {
-	s.life.RLock()
-	ok := s.state == stateRunning
-	s.life.RUnlock()
-	if !ok {
+	if !s.running() {
 		return fmt.Errorf("send %s: %w", req.Method, ErrStopped)
 	}
 	if err := checkOutgoing(req); err != nil {
@@ -143,6 +140,20 @@ func (s *Stack) startClient(req *sip.Request, opts SendOptions, t *clientTx) err
 		return fmt.Errorf("send %s: branch collision", req.Method)
 	}
 	s.st.clientTx.Add(1)
+	if !s.running() {
+		// Stop may have drained the table before we added to it. If it
+		// found us, done already had ErrStopped.
+		t.mu.Lock()
+		aborted := t.state == cliTerminated
+		if !aborted {
+			t.terminate()
+		}
+		t.mu.Unlock()
+		if aborted {
+			return nil
+		}
+		return fmt.Errorf("send %s: %w", req.Method, ErrStopped)
+	}
 	t.mu.Lock()
 	s.timers.arm(&t.timeout, s.t64, t, timerTimeout) // Timer B or F
 	t.mu.Unlock()
