@@ -1,0 +1,54 @@
+package check
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/presence"
+)
+
+func TestPresenceBatch(t *testing.T) {
+	now := time.Now()
+	far := time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	early := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		b       presence.Batch
+		wantErr string
+	}{
+		{"empty", presence.Batch{}, ""},
+		{"good", presence.Batch{
+			PutPublications:   []*presence.Publication{{ID: "p", Expires: now}},
+			PutSubscriptions:  []*presence.Subscription{{ID: "s"}},
+			PutAuthorizations: []*presence.Authorization{{Presentity: "a", Watcher: "b", Event: "presence"}},
+		}, ""},
+		{"deletes are not checked", presence.Batch{
+			DeletePublications:   []presence.PublicationKey{{}},
+			DeleteSubscriptions:  []string{""},
+			DeleteAuthorizations: []presence.AuthorizationKey{{}},
+		}, ""},
+		{"nil publication", presence.Batch{PutPublications: []*presence.Publication{{ID: "p"}, nil}}, "put publication 1: nil row"},
+		{"publication without id", presence.Batch{PutPublications: []*presence.Publication{{}}}, "put publication 0: empty id"},
+		{"publication expires too late", presence.Batch{PutPublications: []*presence.Publication{{ID: "p", Expires: far}}}, "put publication 0: expires 2300-01-01T00:00:00Z out of range"},
+		{"publication updated too early", presence.Batch{PutPublications: []*presence.Publication{{ID: "p", Updated: early}}}, "updated 1600"},
+		{"nil subscription", presence.Batch{PutSubscriptions: []*presence.Subscription{nil}}, "put subscription 0: nil row"},
+		{"subscription without id", presence.Batch{PutSubscriptions: []*presence.Subscription{{CallID: "c"}}}, "empty id"},
+		{"subscription created too early", presence.Batch{PutSubscriptions: []*presence.Subscription{{ID: "s", Created: early}}}, "created 1600"},
+		{"subscription expires too late", presence.Batch{PutSubscriptions: []*presence.Subscription{{ID: "s", Expires: far}}}, "expires 2300"},
+		{"nil authorization", presence.Batch{PutAuthorizations: []*presence.Authorization{nil}}, "put authorization 0: nil row"},
+		{"authorization without watcher", presence.Batch{PutAuthorizations: []*presence.Authorization{{Presentity: "a", Event: "presence"}}}, "incomplete key"},
+		{"authorization updated too late", presence.Batch{PutAuthorizations: []*presence.Authorization{{Presentity: "a", Watcher: "b", Event: "presence", Updated: far}}}, "updated 2300"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := PresenceBatch(&tt.b)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("got error %v, want none", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
