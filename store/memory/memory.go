@@ -1,0 +1,53 @@
+// Package memory is the store backend that keeps everything in maps in the
+// process: for tests and for runs where nothing has to survive the
+// process. Rows are copied in and out, so callers never share memory with
+// the store; a test that restarts a module on the same *Store sees the
+// state the previous instance wrote, as after a restart on a real backend.
+//
+// Each domain has its own state and lock (presence.go: presenceState);
+// no method holds two of them.
+package memory
+
+import (
+	"time"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// Store holds the state of every domain. The zero value is not usable;
+// call New. It is safe for concurrent use.
+type Store struct {
+	presence presenceState
+}
+
+var _ presence.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	s := &Store{}
+	s.presence.init()
+	return s
+}
+
+// Close does nothing: the state stays for whoever uses the store next.
+func (s *Store) Close() error { return nil }
+
+// cloneTime is t as the SQL backends give it back: UTC, no monotonic
+// reading.
+func cloneTime(t time.Time) time.Time { return t.Round(0).UTC() }
+
+// cloneBytes copies b, nil when empty.
+func cloneBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// cloneStrings copies s, nil when empty.
+func cloneStrings(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return append([]string(nil), s...)
+}
