@@ -1,0 +1,353 @@
+// Package siptest is an in-Go SIP user agent for integration tests: it
+// publishes, subscribes (keeping the client dialog: tags, route set,
+// remote target, CSeq) and records the NOTIFYs it receives, over real
+// sockets on 127.0.0.1. It is built on sipnet, whose transactions are
+// tested on their own.
+package siptest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/presenced/presenced/sipnet"
+)
+
+// UA is a test user agent listening on 127.0.0.1.
+type UA struct {
+	t     testing.TB
+	Stack *sipnet.Stack
+	Name  string // user part of its Contact
+
+	mu       sync.Mutex
+	notifies []*sip.Request
+	others   []*sip.Request
+	changed  chan struct{}
+	answer   func(req *sip.Request) int
+}
+
+// Options configure a UA.
+type Options struct {
+	Transports []string // default udp only; "tcp" adds a TCP listener
+	Name       string   // default "ua"
+	T1         int      // ms; default 100 for fast retransmissions in tests
+}
+
+// New starts a UA; it is stopped at the end of the test.
+func New(t testing.TB, o Options) *UA {
+	t.Helper()
+	if len(o.Transports) == 0 {
+		o.Transports = []string{"udp"}
+	}
+	if o.Name == "" {
+		o.Name = "ua"
+	}
+	cfg := sipnet.Default()
+	cfg.Listen = nil
+	for _, tr := range o.Transports {
+		cfg.Listen = append(cfg.Listen, tr+":127.0.0.1:0")
+	}
+	cfg.Workers = 2
+	cfg.UDPReceiveBuffer = 1 << 20
+	cfg.T1 = 100
+	if o.T1 > 0 {
+		cfg.T1 = o.T1
+	}
+	st, err := sipnet.New(cfg, nil)
+	if err != nil {
+		t.Fatalf("siptest: %v", err)
+	}
+	u := &UA{t: t, Stack: st, Name: o.Name, changed: make(chan struct{})}
+	st.Handle(sip.NOTIFY, u.onRequest)
+	for _, m := range []sip.RequestMethod{sip.MESSAGE, sip.INVITE, sip.BYE, sip.OPTIONS, sip.SUBSCRIBE, sip.PUBLISH} {
+		st.Handle(m, u.onRequest)
+	}
+	if err := st.Start(context.Background()); err != nil {
+		t.Fatalf("siptest: start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = st.Stop(ctx)
+	})
+	return u
+}
+
+// AnswerWith sets the status code the UA answers requests with (default
+// 200), chosen per request.
+func (u *UA) AnswerWith(f func(req *sip.Request) int) {
+	u.mu.Lock()
+	u.answer = f
+	u.mu.Unlock()
+}
+
+func (u *UA) onRequest(tx *sipnet.ServerTx) {
+	req := tx.Request()
+	u.mu.Lock()
+	code := 200
+	if u.answer != nil {
+		code = u.answer(req)
+	}
+	if req.Method == sip.NOTIFY {
+		if code < 300 {
+			u.notifies = append(u.notifies, req)
+		}
+	} else {
+		u.others = append(u.others, req)
+	}
+	close(u.changed)
+	u.changed = make(chan struct{})
+	u.mu.Unlock()
+	if code > 0 {
+		_ = tx.Reply(code, reasonFor(code))
+	}
+}
+
+// Addr is the UA's address on transport.
+func (u *UA) Addr(transport string) netip.AddrPort {
+	a, ok := u.Stack.Addr(transport)
+	if !ok {
+		u.t.Fatalf("siptest: no %s listener", transport)
+	}
+	return a
+}
+
+// Contact is the UA's contact URI on transport.
+func (u *UA) Contact(transport string) sip.Uri {
+	return u.Stack.ContactURI(transport, u.Name)
+}
+
+// Notifies returns the NOTIFYs received so far (answered 2xx).
+func (u *UA) Notifies() []*sip.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*sip.Request(nil), u.notifies...)
+}
+
+// Requests returns the requests other than NOTIFY received so far.
+func (u *UA) Requests() []*sip.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*sip.Request(nil), u.others...)
+}
+
+// WaitNotify waits until a NOTIFY satisfying match has arrived (among all
+// received, in order, skipping the first `after`) and returns it with its
+// index. It fails the test after timeout.
+func (u *UA) WaitNotify(timeout time.Duration, after int, match func(*sip.Request) bool) (*sip.Request, int) {
+	u.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		u.mu.Lock()
+		for i := after; i < len(u.notifies); i++ {
+			if match == nil || match(u.notifies[i]) {
+				n := u.notifies[i]
+				u.mu.Unlock()
+				return n, i
+			}
+		}
+		ch := u.changed
+		u.mu.Unlock()
+		left := time.Until(deadline)
+		if left <= 0 {
+			u.t.Fatalf("siptest: no matching NOTIFY within %v (%d received)", timeout, len(u.Notifies()))
+			return nil, -1
+		}
+		select {
+		case <-ch:
+		case <-time.After(left):
+		}
+	}
+}
+
+// Request is what Send builds.
+type Request struct {
+	Method      sip.RequestMethod
+	URI         string // Request-URI
+	From, To    string // URIs; From defaults to sip:<name>@127.0.0.1
+	Headers     map[string]string
+	ContentType string
+	Body        []byte
+	Transport   string // default udp
+}
+
+// Send sends an out-of-dialog request to target and waits for the final
+// response.
+func (u *UA) Send(ctx context.Context, target netip.AddrPort, r Request) (*sip.Response, *sip.Request, error) {
+	req, err := u.build(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := u.Stack.Do(ctx, req, sipnet.SendOptions{Destination: target, Transport: r.Transport})
+	return res, req, err
+}
+
+func (u *UA) build(r Request) (*sip.Request, error) {
+	var ruri sip.Uri
+	if err := sip.ParseUri(r.URI, &ruri); err != nil {
+		return nil, fmt.Errorf("request uri %q: %w", r.URI, err)
+	}
+	from := r.From
+	if from == "" {
+		from = "sip:" + u.Name + "@127.0.0.1"
+	}
+	to := r.To
+	if to == "" {
+		to = r.URI
+	}
+	var fu, tu sip.Uri
+	if err := sip.ParseUri(from, &fu); err != nil {
+		return nil, err
+	}
+	if err := sip.ParseUri(to, &tu); err != nil {
+		return nil, err
+	}
+	req := sip.NewRequest(r.Method, ruri)
+	fh := &sip.FromHeader{Address: fu, Params: sip.NewParams()}
+	fh.Params.Add("tag", tag())
+	req.AppendHeader(fh)
+	req.AppendHeader(&sip.ToHeader{Address: tu, Params: sip.NewParams()})
+	cid := sip.CallIDHeader(tag() + "@siptest")
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: r.Method})
+	tr := r.Transport
+	if tr == "" {
+		tr = "udp"
+	}
+	req.AppendHeader(&sip.ContactHeader{Address: u.Contact(tr)})
+	for k, v := range r.Headers {
+		req.AppendHeader(sip.NewHeader(k, v))
+	}
+	if r.Body != nil {
+		req.AppendHeader(sip.NewHeader("Content-Type", r.ContentType))
+		req.SetBody(r.Body)
+	}
+	return req, nil
+}
+
+// Dialog is the subscriber side of a subscription dialog.
+type Dialog struct {
+	ua        *UA
+	CallID    string
+	LocalTag  string
+	RemoteTag string
+	Local     sip.Uri // From
+	Remote    sip.Uri // To
+	Target    sip.Uri // remote target (Contact of the 200)
+	RouteSet  []string
+	CSeq      uint32
+	Event     string
+	Transport string
+	Dest      netip.AddrPort
+}
+
+// Subscribe sends an initial SUBSCRIBE and, on 2xx, returns its dialog.
+func (u *UA) Subscribe(ctx context.Context, target netip.AddrPort, r Request) (*sip.Response, *Dialog, error) {
+	r.Method = sip.SUBSCRIBE
+	req, err := u.build(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := u.Stack.Do(ctx, req, sipnet.SendOptions{Destination: target, Transport: r.Transport})
+	if err != nil || res.StatusCode >= 300 {
+		return res, nil, err
+	}
+	d := &Dialog{
+		ua: u, CallID: string(*req.CallID()), Local: req.From().Address, Remote: req.To().Address,
+		CSeq: 1, Event: r.Headers["Event"], Transport: r.Transport, Dest: target,
+	}
+	d.LocalTag, _ = req.From().Params.Get("tag")
+	d.RemoteTag, _ = res.To().Params.Get("tag")
+	if c := res.Contact(); c != nil {
+		d.Target = c.Address
+	}
+	rrs := res.GetHeaders("Record-Route")
+	for i := len(rrs) - 1; i >= 0; i-- {
+		d.RouteSet = append(d.RouteSet, rrs[i].Value())
+	}
+	return res, d, nil
+}
+
+// Request sends an in-dialog request (SUBSCRIBE refresh or unsubscribe)
+// with the given headers.
+func (d *Dialog) Request(ctx context.Context, method sip.RequestMethod, headers map[string]string) (*sip.Response, error) {
+	d.CSeq++
+	req := sip.NewRequest(method, d.Target)
+	for _, r := range d.RouteSet {
+		req.AppendHeader(sip.NewHeader("Route", r))
+	}
+	fh := &sip.FromHeader{Address: d.Local, Params: sip.NewParams()}
+	fh.Params.Add("tag", d.LocalTag)
+	th := &sip.ToHeader{Address: d.Remote, Params: sip.NewParams()}
+	th.Params.Add("tag", d.RemoteTag)
+	cid := sip.CallIDHeader(d.CallID)
+	req.AppendHeader(fh)
+	req.AppendHeader(th)
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: d.CSeq, MethodName: method})
+	tr := d.Transport
+	if tr == "" {
+		tr = "udp"
+	}
+	req.AppendHeader(&sip.ContactHeader{Address: d.ua.Contact(tr)})
+	for k, v := range headers {
+		req.AppendHeader(sip.NewHeader(k, v))
+	}
+	return d.ua.Stack.Do(ctx, req, sipnet.SendOptions{Destination: d.Dest, Transport: d.Transport})
+}
+
+// Header returns the value of a header of m (case-insensitive), "" if absent.
+func Header(m interface{ Headers() []sip.Header }, name string) string {
+	for _, h := range m.Headers() {
+		if strings.EqualFold(h.Name(), name) {
+			return h.Value()
+		}
+	}
+	return ""
+}
+
+// CSeq returns the CSeq number of m.
+func CSeq(m interface{ CSeq() *sip.CSeqHeader }) uint32 {
+	if c := m.CSeq(); c != nil {
+		return c.SeqNo
+	}
+	return 0
+}
+
+// InDialog returns a matcher for NOTIFYs of dialog d.
+func InDialog(d *Dialog) func(*sip.Request) bool {
+	return func(r *sip.Request) bool {
+		if r.CallID() == nil || string(*r.CallID()) != d.CallID {
+			return false
+		}
+		to, _ := r.To().Params.Get("tag")
+		from, _ := r.From().Params.Get("tag")
+		return to == d.LocalTag && from == d.RemoteTag
+	}
+}
+
+func tag() string {
+	return strconv.FormatUint(rand.Uint64(), 36)
+}
+
+func reasonFor(code int) string {
+	switch code {
+	case 200:
+		return "OK"
+	case 408:
+		return "Request Timeout"
+	case 481:
+		return "Call/Transaction Does Not Exist"
+	case 500:
+		return "Server Internal Error"
+	}
+	return "Status " + strconv.Itoa(code)
+}
