@@ -1,0 +1,295 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store/internal/storetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestPresence runs the conformance suite on a file in a temporary
+// directory; a restart closes the file and opens it again.
+func TestPresence(t *testing.T) {
+	storetest.Presence(t, func(t *testing.T) storetest.Opener {
+		path := filepath.Join(t.TempDir(), "presenced.db")
+		return func(ctx context.Context) (storetest.Store, error) { return Open(ctx, path, Options{}) }
+	})
+}
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "presenced.db")
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatalf("open: got error %v, want none", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestPragmas(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	tests := []struct {
+		db     *sql.DB
+		pragma string
+		want   string
+	}{
+		{s.writer, "journal_mode", "wal"},
+		{s.writer, "synchronous", "1"}, // NORMAL
+		{s.writer, "busy_timeout", "5000"},
+		{s.writer, "query_only", "0"},
+		{s.readers, "journal_mode", "wal"},
+		{s.readers, "busy_timeout", "5000"},
+		{s.readers, "query_only", "1"},
+	}
+	for _, tt := range tests {
+		name := "writer"
+		if tt.db == s.readers {
+			name = "readers"
+		}
+		var got string
+		if err := tt.db.QueryRowContext(ctx, "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+			t.Fatalf("%s %s: %v", name, tt.pragma, err)
+		}
+		if got != tt.want {
+			t.Errorf("%s %s: got %s, want %s", name, tt.pragma, got, tt.want)
+		}
+	}
+	if got := s.writer.Stats().MaxOpenConnections; got != 1 {
+		t.Errorf("writer connections: got %d, want 1", got)
+	}
+	if got := s.readers.Stats().MaxOpenConnections; got != 4 {
+		t.Errorf("reader connections: got %d, want 4", got)
+	}
+}
+
+func TestReadersCannotWrite(t *testing.T) {
+	s, _ := openTemp(t)
+	_, err := s.readers.ExecContext(t.Context(), `DELETE FROM publications`)
+	if err == nil || !strings.Contains(err.Error(), "readonly") {
+		t.Errorf("got error %v, want a read-only error", err)
+	}
+}
+
+func TestSchema(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := t.Context()
+	want := map[string]bool{
+		"table schema_migrations":             true,
+		"table publications":                  true,
+		"index publications_presentity_event": true,
+		"table subscriptions":                 true,
+		"index subscriptions_presentity":      true,
+		"table authorizations":                true,
+	}
+	rows, err := s.readers.QueryContext(ctx, `SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for rows.Next() {
+		var typ, name string
+		if err := rows.Scan(&typ, &name); err != nil {
+			t.Fatal(err)
+		}
+		got[typ+" "+name] = true
+	}
+	rows.Close()
+	for k := range want {
+		if !got[k] {
+			t.Errorf("schema: got no %s, want one", k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("schema: got unexpected %s", k)
+		}
+	}
+
+	// The lookups the presence server makes use the indexes.
+	for _, q := range []string{
+		`SELECT id FROM publications WHERE presentity = 'a' AND event = 'presence'`,
+		`SELECT id FROM subscriptions WHERE presentity = 'a'`,
+	} {
+		var plan strings.Builder
+		rows, err := s.readers.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan.WriteString(detail)
+		}
+		rows.Close()
+		if !strings.Contains(plan.String(), "USING INDEX") {
+			t.Errorf("plan of %s: got %q, want an index search", q, plan.String())
+		}
+	}
+
+	// A reopen applies nothing more, and records version 1 once.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	var n, v int
+	if err := s2.readers.QueryRowContext(ctx,
+		`SELECT COUNT(*), MAX(version) FROM schema_migrations WHERE domain = 'presence'`).Scan(&n, &v); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || v != 1 {
+		t.Errorf("presence migrations: got %d rows up to version %d, want 1 row of version 1", n, v)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	s, path := openTemp(t)
+	_, err := s.writer.ExecContext(t.Context(),
+		`INSERT INTO schema_migrations (domain, version, description, applied) VALUES ('presence', 2, 'future', 0)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = Open(t.Context(), path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "presence schema version 2 is newer than this binary's 1") {
+		t.Errorf("got error %v, want a newer-schema error", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		path    string
+		opts    Options
+		wantErr string
+	}{
+		{"empty path", "", Options{}, "empty path"},
+		{"in memory", ":memory:", Options{}, "use backend memory"},
+		{"uri", "file:x.db?mode=ro", Options{}, "want a file path"},
+		{"query", filepath.Join(dir, "x.db?_pragma=x"), Options{}, "must not contain '?'"},
+		{"missing directory", filepath.Join(dir, "no", "x.db"), Options{}, "open sqlite " + filepath.Join(dir, "no", "x.db")},
+		{"not a database", writeFile(t, dir, "junk.db", "this is not a database, it is just text that fills the header and more"), Options{}, "not a database"},
+		{"negative readers", filepath.Join(dir, "y.db"), Options{Readers: -1}, "readers -1"},
+		{"negative busy timeout", filepath.Join(dir, "y.db"), Options{BusyTimeout: -time.Second}, "busy timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(t.Context(), tt.path, tt.opts)
+			if err == nil {
+				s.Close()
+				t.Fatalf("got no error, want one containing %q", tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("got error %q, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestConstraintFailureRollsBack makes SQLite itself reject the last row
+// of a batch, past the Go checks: the rows before it must go too.
+func TestConstraintFailureRollsBack(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	// A trigger stands in for any failure of the database mid-batch.
+	_, err := s.writer.ExecContext(ctx, `CREATE TRIGGER no_poison BEFORE INSERT ON authorizations
+		WHEN NEW.watcher = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &presence.Batch{
+		PutPublications:   []*presence.Publication{{ID: "p", Body: []byte("x")}},
+		PutSubscriptions:  []*presence.Subscription{{ID: "s"}},
+		PutAuthorizations: []*presence.Authorization{{Presentity: "a", Watcher: "w", Event: "e"}, {Presentity: "a", Watcher: "poison", Event: "e"}},
+	}
+	err = s.WritePresence(ctx, b)
+	if err == nil || !strings.Contains(err.Error(), `write presence batch: put authorization "a" "poison" "e": `) ||
+		!strings.Contains(err.Error(), "poisoned row") {
+		t.Fatalf("got error %v, want the poisoned row's", err)
+	}
+	st, err := s.LoadPresence(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Publications)+len(st.Subscriptions)+len(st.Authorizations) != 0 {
+		t.Errorf("got %d publications, %d subscriptions, %d authorizations, want none",
+			len(st.Publications), len(st.Subscriptions), len(st.Authorizations))
+	}
+	b.PutAuthorizations = b.PutAuthorizations[:1]
+	if err := s.WritePresence(ctx, b); err != nil {
+		t.Errorf("good batch after the failure: got error %v, want none", err)
+	}
+}
+
+// TestLoadSeesOneSnapshot holds a load's read transaction open across a
+// write: the load must not see it.
+func TestLoadSeesOneSnapshot(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	put := func(id string) {
+		t.Helper()
+		err := s.WritePresence(ctx, &presence.Batch{PutPublications: []*presence.Publication{{ID: id}},
+			PutAuthorizations: []*presence.Authorization{{Presentity: id, Watcher: "w", Event: "e"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("one")
+	err := s.read(ctx, "test", func(tx *sql.Tx) error {
+		pubs, err := loadPublications(ctx, tx)
+		if err != nil {
+			return err
+		}
+		put("two") // commits while the read transaction is open
+		auths, err := loadAuthorizations(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if len(pubs) != 1 || len(auths) != 1 {
+			t.Errorf("got %d publications and %d authorizations, want 1 and 1", len(pubs), len(auths))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClosedStore(t *testing.T) {
+	s, _ := openTemp(t)
+	s.Close()
+	if err := s.WritePresence(t.Context(), &presence.Batch{DeleteSubscriptions: []string{"x"}}); err == nil {
+		t.Error("write after close: got no error, want one")
+	}
+	if _, err := s.LoadPresence(t.Context()); err == nil {
+		t.Error("load after close: got no error, want one")
+	}
+}
