@@ -321,8 +321,11 @@ func (t *clientTx) onTimer(kind timerKind) {
 			}
 		}
 	}
+	pending := len(t.events) > 0 && !t.draining
 	t.mu.Unlock()
-	t.drain()
+	if pending {
+		s.runCallbacks(t.drain)
+	}
 }
 
 // ClientTx is an INVITE client transaction started by SendInvite.

@@ -43,9 +43,10 @@
 // # Callbacks
 //
 // Handlers run on workers and must return promptly. Send and SendInvite
-// callbacks run on workers (responses), the timer goroutine (timeouts) or
-// a dial goroutine (transport errors); they run with no lock of the stack
-// held, and must not block.
+// callbacks run on workers (responses and timeouts: the timer goroutine
+// hands them over, so it never waits for user code), on a dial or lookup
+// goroutine (transport errors), or in Stop (ErrStopped); they run with no
+// lock of the stack held, in order per transaction, and must not block.
 //
 // # Locks
 //

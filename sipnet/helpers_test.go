@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -153,10 +152,9 @@ func (p *udpPeer) recvResponse(timeout time.Duration) *sip.Response {
 
 // tcpPeer is a raw TCP connection to the stack.
 type tcpPeer struct {
-	t  testing.TB
-	c  net.Conn
-	mu sync.Mutex
-	r  *bufio.Reader
+	t testing.TB
+	c net.Conn
+	r *bufio.Reader
 }
 
 func dialPeer(t testing.TB, dst netip.AddrPort) *tcpPeer {

@@ -301,6 +301,12 @@ func (s *Stack) Stop(ctx context.Context) error {
 		<-done // sockets are closed: the goroutines end at once
 	}
 
+	// Callbacks queued as the workers ended still run.
+	for len(s.jobs) > 0 {
+		if j := <-s.jobs; j.fn != nil {
+			s.process(j)
+		}
+	}
 	for _, t := range s.cli.drain() {
 		t.abort(ErrStopped)
 	}

@@ -11,6 +11,7 @@ import (
 // job is one received message: a datagram to parse (buf, n) or a message
 // framed and parsed by a TCP reader (msg).
 type job struct {
+	fn  func() // a callback to run (client transaction timeouts)
 	buf *[]byte
 	n   int
 	msg sip.Message
@@ -46,6 +47,10 @@ func (s *Stack) worker(own chan job) {
 
 func (s *Stack) process(j job) {
 	defer s.recover()
+	if j.fn != nil {
+		j.fn()
+		return
+	}
 	if j.udp != nil {
 		in := inbound{transport: "udp", src: j.src, local: j.udp.addr, udp: j.udp}
 		b := (*j.buf)[:j.n]
@@ -198,4 +203,17 @@ func (s *Stack) handleResponse(res *sip.Response) {
 		return
 	}
 	t.receive(res)
+}
+
+// runCallbacks runs f on a worker, so that the timer goroutine never waits
+// for a user callback; with the queue full it runs on a goroutine of its
+// own.
+func (s *Stack) runCallbacks(f func()) {
+	select {
+	case s.jobs <- job{fn: f}:
+	default:
+		if !s.goAsync(f) {
+			f()
+		}
+	}
 }
