@@ -34,7 +34,8 @@ type SIPpOptions struct {
 	Calls int
 	// Rate is calls per second (-r); 0 leaves SIPp's default (10).
 	Rate int
-	// Vars are scenario variables ([$name]), passed with -set name value.
+	// Vars are scenario variables ([$name]), passed with -set name value;
+	// the scenario declares them with <Global variables="name,..."/>.
 	Vars map[string]string
 	// InjectionFile is a CSV injection file (-inf), fields [field0]...
 	InjectionFile string
