@@ -202,6 +202,20 @@ func TestLargeUDP(t *testing.T) {
 			t.Errorf("second large request not over UDP")
 		}
 	})
+	t.Run("no udp fallback when asked", func(t *testing.T) {
+		s := newStack(t, nil, nil)
+		p := newUDPPeer(t)
+		req := newRequest(t, sip.NOTIFY, "sip:w@"+p.addr().String())
+		req.SetBody([]byte(body))
+		o := waitOutcome(t, sendAsync(t, s, req, SendOptions{NoLargeUDPFallback: true}), wait)
+		var te *TransportError
+		if !errors.As(o.err, &te) {
+			t.Errorf("err: got %v, want a TransportError", o.err)
+		}
+		if m, _ := p.recv(50 * time.Millisecond); m != "" {
+			t.Errorf("request delivered over UDP despite NoLargeUDPFallback")
+		}
+	})
 	t.Run("peer with tcp gets tcp", func(t *testing.T) {
 		var calls atomic.Int64
 		var gotTr atomic.Value

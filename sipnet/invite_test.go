@@ -371,3 +371,28 @@ func TestInviteStackToStack(t *testing.T) {
 		})
 	}
 }
+
+func TestRFC2543Matching(t *testing.T) {
+	var calls atomic.Int64
+	s := newStack(t, nil, map[sip.RequestMethod]Handler{sip.INVITE: func(tx *ServerTx) {
+		calls.Add(1)
+		tx.Reply(486, "")
+	}})
+	p := newUDPPeer(t)
+	dst := mustAddr(t, s, "udp")
+	inv := inviteText(p, "")
+	inv.via = fmt.Sprintf("SIP/2.0/UDP %s", p.addr()) // no branch: RFC 2543 client
+	p.send(dst, inv.String())
+	busy := recvUntil(t, p, 486, wait)
+	p.send(dst, inv.String()) // retransmission: matched without a branch
+	recvUntil(t, p, 486, wait)
+	ack := inv
+	ack.method, ack.cseq, ack.extra = "ACK", "1 ACK", nil
+	ack.to = busy.To().Value()
+	p.send(dst, ack.String())
+	// The ACK matched (To tag aside): Timer I ends it, not Timer H.
+	waitFor(t, wait, func() bool { return s.Stats().ServerTransactions == 0 })
+	if st := s.Stats(); st.TxTimeouts != 0 || calls.Load() != 1 {
+		t.Errorf("TxTimeouts/handler calls: got %d/%d, want 0/1", st.TxTimeouts, calls.Load())
+	}
+}

@@ -73,7 +73,8 @@ func serverKey(req *sip.Request, method sip.RequestMethod) string {
 		b.WriteByte(' ')
 		b.WriteString(via.Host)
 		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(via.Port))
+		var n [20]byte
+		b.Write(strconv.AppendInt(n[:0], int64(via.Port), 10))
 		b.WriteByte(' ')
 		b.WriteString(branch)
 		return b.String()
@@ -124,11 +125,55 @@ func writeMessage(buf *bytes.Buffer, m sip.Message) {
 	}
 	buf.WriteString("\r\n")
 	for _, h := range hdrs {
-		h.StringWrite(buf)
+		if v, ok := h.(*sip.ViaHeader); ok {
+			writeVia(buf, v)
+		} else {
+			h.StringWrite(buf)
+		}
 		buf.WriteString("\r\n")
 	}
 	buf.WriteString("\r\n")
 	buf.Write(m.Body())
+}
+
+// writeVia writes a Via header as sip's StringWrite does, without its
+// allocations (it builds the value as a string and parses the host as an
+// IP on every call).
+func writeVia(buf *bytes.Buffer, v *sip.ViaHeader) {
+	buf.WriteString("Via: ")
+	buf.WriteString(v.ProtocolName)
+	buf.WriteByte('/')
+	buf.WriteString(v.ProtocolVersion)
+	buf.WriteByte('/')
+	buf.WriteString(v.Transport)
+	buf.WriteByte(' ')
+	if strings.IndexByte(v.Host, ':') >= 0 && !strings.HasPrefix(v.Host, "[") {
+		buf.WriteByte('[')
+		buf.WriteString(v.Host)
+		buf.WriteByte(']')
+	} else {
+		buf.WriteString(v.Host)
+	}
+	if v.Port > 0 {
+		var n [20]byte
+		buf.WriteByte(':')
+		buf.Write(strconv.AppendInt(n[:0], int64(v.Port), 10))
+	}
+	for _, kv := range v.Params {
+		buf.WriteByte(';')
+		buf.WriteString(kv.K)
+		if kv.V == "" {
+			continue
+		}
+		if strings.ContainsAny(kv.V, " \t") {
+			buf.WriteString("=\"")
+			buf.WriteString(kv.V)
+			buf.WriteByte('"')
+		} else {
+			buf.WriteByte('=')
+			buf.WriteString(kv.V)
+		}
+	}
 }
 
 // ensureContentLength makes the Content-Length header match the body.
@@ -195,7 +240,10 @@ func newResponse(req *sip.Request, code int, reason, toTag, server string) *sip.
 	if server != "" {
 		res.AppendHeader(sip.NewHeader("Server", server))
 	}
-	res.SetBody(nil)
+	// Appended rather than SetBody(nil): SetBody looks the header up by
+	// lowering every header name, which allocates.
+	cl := sip.ContentLengthHeader(0)
+	res.AppendHeader(&cl)
 	return res
 }
 

@@ -1,6 +1,7 @@
 package sipnet
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -204,5 +205,26 @@ func TestStartStop(t *testing.T) {
 	}
 	if _, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(taken)); err != nil {
 		t.Errorf("port not released after Stop: %v", err)
+	}
+}
+
+func TestWriteViaMatchesSipgo(t *testing.T) {
+	for _, v := range []string{
+		"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKabc;rport",
+		"SIP/2.0/TCP host.example.com;branch=z9hG4bKx;received=192.0.2.9;rport=4000",
+		"SIP/2.0/UDP [2001:db8::1]:5070;branch=z9hG4bKv6",
+		"SIP/2.0/UDP 192.0.2.1",
+	} {
+		msg := "OPTIONS sip:a@b SIP/2.0\r\nVia: " + v + "\r\n\r\n"
+		m, err := sip.ParseMessage([]byte(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		via := m.Via()
+		var buf bytes.Buffer
+		writeVia(&buf, via)
+		if got, want := buf.String(), via.String(); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
 	}
 }

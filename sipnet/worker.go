@@ -140,16 +140,13 @@ func (s *Stack) handleRequest(req *sip.Request, in inbound) {
 // markVia adds received and fills rport in the top Via (RFC 3261
 // 18.2.1, RFC 3581 section 4).
 func markVia(via *sip.ViaHeader, src netip.AddrPort) {
-	ip := src.Addr().String()
 	if _, ok := param(via.Params, "rport"); ok {
-		setParam(&via.Params, "received", ip)
+		setParam(&via.Params, "received", src.Addr().String())
 		setParam(&via.Params, "rport", strconv.Itoa(int(src.Port())))
 		return
 	}
-	if h := strings.Trim(via.Host, "[]"); h != ip {
-		if a, err := netip.ParseAddr(h); err != nil || a.Unmap() != src.Addr() {
-			setParam(&via.Params, "received", ip)
-		}
+	if a, err := netip.ParseAddr(strings.Trim(via.Host, "[]")); err != nil || a.Unmap() != src.Addr() {
+		setParam(&via.Params, "received", src.Addr().String())
 	}
 }
 
