@@ -74,7 +74,8 @@ func New(t testing.TB, o Options) *UA {
 		t.Fatalf("siptest: start: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Short grace: a test may have left a request unanswered on purpose.
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		_ = st.Stop(ctx)
 	})
@@ -97,7 +98,7 @@ func (u *UA) onRequest(tx *sipnet.ServerTx) {
 		code = u.answer(req)
 	}
 	if req.Method == sip.NOTIFY {
-		if code < 300 {
+		if code > 0 && code < 300 {
 			u.notifies = append(u.notifies, req)
 		}
 	} else {
