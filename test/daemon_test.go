@@ -130,7 +130,7 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
-func pidf(entity, basic, note string) []byte {
+func pidfDoc(entity, basic, note string) []byte {
 	return []byte(fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
 <presence xmlns="urn:ietf:params:xml:ns:pidf" entity="%s"><tuple id="t1"><status><basic>%s</basic></status><note>%s</note></tuple></presence>`, entity, basic, note))
 }

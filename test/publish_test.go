@@ -32,7 +32,7 @@ func TestPublishLifecycle(t *testing.T) {
 		return res
 	}
 
-	res := publish("", "3600", pidf(pres, "open", "hello"))
+	res := publish("", "3600", pidfDoc(pres, "open", "hello"))
 	if res.StatusCode != 200 {
 		t.Fatalf("initial: got %d %s, want 200", res.StatusCode, res.Reason)
 	}
@@ -50,7 +50,7 @@ func TestPublishLifecycle(t *testing.T) {
 		t.Fatalf("refresh with the replaced ETag: got %d, want 412", res.StatusCode)
 	}
 
-	res = publish(etag2, "", pidf(pres, "closed", "bye"))
+	res = publish(etag2, "", pidfDoc(pres, "closed", "bye"))
 	etag3 := siptest.Header(res, "SIP-ETag")
 	if res.StatusCode != 200 || etag3 == "" || etag3 == etag2 {
 		t.Fatalf("modify: got %d ETag %q, want 200 and a new ETag", res.StatusCode, etag3)
@@ -93,7 +93,7 @@ presence:
 	ua := siptest.New(t, siptest.Options{})
 	ctx := ctxT(t)
 	pres := "sip:bob@127.0.0.1"
-	good := pidf(pres, "open", "x")
+	good := pidfDoc(pres, "open", "x")
 	tests := []struct {
 		name        string
 		headers     map[string]string
@@ -150,7 +150,7 @@ domains: ["example.com"]
 	ua := siptest.New(t, siptest.Options{})
 	ctx := ctxT(t)
 	for uri, want := range map[string]int{"sip:alice@example.com": 200, "sip:alice@example.org": 404} {
-		res, _, err := ua.Send(ctx, d.UDP, siptest.Request{Method: sip.PUBLISH, URI: uri, Headers: map[string]string{"Event": "presence"}, ContentType: "application/pidf+xml", Body: pidf(uri, "open", "")})
+		res, _, err := ua.Send(ctx, d.UDP, siptest.Request{Method: sip.PUBLISH, URI: uri, Headers: map[string]string{"Event": "presence"}, ContentType: "application/pidf+xml", Body: pidfDoc(uri, "open", "")})
 		if err != nil {
 			t.Fatal(err)
 		}
