@@ -95,14 +95,14 @@ presence:
 	pres := "sip:bob@127.0.0.1"
 	good := pidfDoc(pres, "open", "x")
 	tests := []struct {
-		name        string
-		headers     map[string]string
-		ctype       string
-		body        []byte
-		wantCode    int
-		wantHeader  string // header that must be present
-		wantValue   string // its value (substring)
-		wantReason  string // substring of the reason phrase
+		name       string
+		headers    map[string]string
+		ctype      string
+		body       []byte
+		wantCode   int
+		wantHeader string // header that must be present
+		wantValue  string // its value (substring)
+		wantReason string // substring of the reason phrase
 	}{
 		{"missing event", map[string]string{}, "application/pidf+xml", good, 489, "Allow-Events", "presence", ""},
 		{"unknown event", map[string]string{"Event": "weather"}, "application/pidf+xml", good, 489, "Allow-Events", "dialog", ""},
