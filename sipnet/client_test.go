@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -332,4 +333,49 @@ func TestStopFailsClientTx(t *testing.T) {
 	if err := s.Send(newRequest(t, sip.NOTIFY, "sip:w@127.0.0.1"), SendOptions{}, func(*sip.Response, error) {}); !errors.Is(err, ErrStopped) {
 		t.Errorf("Send after Stop: got %v, want ErrStopped", err)
 	}
+}
+
+func TestIPv6(t *testing.T) {
+	if c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback}); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		c.Close()
+	}
+	v6 := func(c *Config) { c.Listen = []string{"udp:[::1]:0", "tcp:[::1]:0"} }
+	for _, tr := range []string{"udp", "tcp"} {
+		t.Run(tr, func(t *testing.T) {
+			var calls atomic.Int64
+			var src atomic.Value
+			server := newStack(t, v6, map[sip.RequestMethod]Handler{sip.PUBLISH: func(tx *ServerTx) {
+				src.Store(tx.Source())
+				etagHandler(&calls)(tx)
+			}})
+			client := newStack(t, v6, nil)
+			ruri := "sip:presence@" + mustAddr(t, server, tr).String()
+			if tr == "tcp" {
+				ruri += ";transport=tcp"
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			res, err := client.Do(ctx, newRequest(t, sip.PUBLISH, ruri), SendOptions{})
+			if err != nil || res.StatusCode != 200 {
+				t.Fatalf("got %v %v, want 200", res, err)
+			}
+			if a := src.Load().(netip.AddrPort); !a.Addr().Is6() {
+				t.Errorf("source: got %v, want IPv6", a)
+			}
+			if h := client.AdvertisedHostPort(tr); !strings.HasPrefix(h, "[::1]:") {
+				t.Errorf("advertised: got %q, want [::1]:port", h)
+			}
+		})
+	}
+	t.Run("dual-stack wildcard serves IPv4", func(t *testing.T) {
+		var calls atomic.Int64
+		server := newStack(t, func(c *Config) { c.Listen = []string{"udp:[::]:0"} }, map[sip.RequestMethod]Handler{sip.PUBLISH: etagHandler(&calls)})
+		p := newUDPPeer(t)
+		p.send(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), mustAddr(t, server, "udp").Port()), publish(p.addr().String(), "UDP", "z9hG4bK-ds").String())
+		if res := p.recvResponse(wait); res.StatusCode != 200 {
+			t.Errorf("got %d, want 200", res.StatusCode)
+		}
+	})
 }

@@ -80,6 +80,11 @@ func (tx *ServerTx) Canceled() <-chan struct{} {
 	return tx.tx.inv.canceled
 }
 
+var (
+	errFinalSent = errors.New("respond: final response already sent")
+	errTxEnded   = errors.New("respond: transaction ended (stack stopped, or no answer within 64*T1)")
+)
+
 type srvState uint8
 
 const (
@@ -238,8 +243,11 @@ func (t *serverTx) respond(res *sip.Response) error {
 	if t.inv != nil {
 		return t.respondInvite(code, b)
 	}
+	if t.state == srvTerminated {
+		return errTxEnded
+	}
 	if t.state != srvProceeding {
-		return errors.New("respond: final response already sent")
+		return errFinalSent
 	}
 	err := t.send(b)
 	if code < 200 {
@@ -267,9 +275,11 @@ func (t *serverTx) respondInvite(code int, b []byte) error {
 		if code >= 200 && code < 300 {
 			return t.send(b)
 		}
-		return errors.New("respond: final response already sent")
+		return errFinalSent
+	case srvTerminated:
+		return errTxEnded
 	default:
-		return errors.New("respond: final response already sent")
+		return errFinalSent
 	}
 	err := t.send(b)
 	switch {

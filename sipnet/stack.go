@@ -22,7 +22,9 @@ import (
 // Handler handles a request that started a server transaction. It runs
 // on a worker goroutine and must return promptly: long work goes to the
 // caller's own goroutines, which answer later with Respond (safe from any
-// goroutine).
+// goroutine). A handler must not wait for a response to a request it
+// sends (Do): responses are processed by the same workers. A non-INVITE
+// not answered within 64*T1 is dropped (the client gave up by then).
 type Handler func(tx *ServerTx)
 
 // Stack is the SIP transport and transaction layer. Build it with New,
