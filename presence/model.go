@@ -32,6 +32,7 @@ var NoBody = Body{VersionAt: -1}
 // about it.
 type Change struct {
 	Pub     *Publication // the publication that was created, modified or removed
+	Old     *Publication // for a modification: the publication before it; nil otherwise
 	Removed bool         // true when it was removed (PUBLISH Expires 0) or expired
 }
 

@@ -160,13 +160,14 @@ func (sh *shard) publish(r publishReq) {
 		sh.persistPub(ps, r.tx, r.expires)
 		return
 	}
+	old := ps.Publication
 	ps.Body, ps.ContentType, ps.Updated = r.body, r.contentType, t
 	if r.sender != "" {
 		ps.Sender = r.sender
 	}
 	es.touchPub(ps)
 	sh.persistPub(ps, r.tx, r.expires)
-	sh.notifyChange(p, es, Change{Pub: &ps.Publication})
+	sh.notifyChange(p, es, Change{Pub: &ps.Publication, Old: &old})
 }
 
 // persistPub writes a publication and answers its PUBLISH once committed.

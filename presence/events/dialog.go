@@ -91,14 +91,52 @@ func dialogChanged(presentity string, pubs []*presence.Publication, ch presence.
 		return presence.NoBody, false
 	}
 	doc, err := dialoginfo.Parse(ch.Pub.Body)
-	if err != nil || len(doc.Dialogs) == 0 {
+	if err != nil {
 		return presence.NoBody, false
 	}
 	if !ch.Removed {
-		if doc.State != dialoginfo.Partial {
+		if doc.State == dialoginfo.Partial {
+			if len(doc.Dialogs) == 0 {
+				return presence.NoBody, false
+			}
+			return dialogBody(presentity, dialoginfo.Partial, dialogDedup(doc.Dialogs)), true
+		}
+		// A full-state body replaced an older one: its dialogs, plus the
+		// dialogs of the old body it no longer holds, as terminated (unless
+		// another live publication still holds them).
+		if ch.Old == nil {
+			if len(doc.Dialogs) == 0 {
+				return presence.NoBody, false
+			}
+			return dialogBody(presentity, dialoginfo.Partial, dialogDedup(doc.Dialogs)), true
+		}
+		old, err := dialoginfo.Parse(ch.Old.Body)
+		if err != nil {
 			return presence.NoBody, false
 		}
-		return dialogBody(presentity, dialoginfo.Partial, dialogDedup(doc.Dialogs)), true
+		ds := dialogDedup(doc.Dialogs)
+		live := dialogMerge(pubs)
+		for _, od := range dialogDedup(old.Dialogs) {
+			if dialogIndex(ds, od.ID) >= 0 {
+				continue
+			}
+			if j := dialogIndex(live, od.ID); j >= 0 {
+				ds = append(ds, live[j])
+				continue
+			}
+			if od.State != dialoginfo.Terminated {
+				od.State = dialoginfo.Terminated
+				od.Event, od.Code = "", 0
+			}
+			ds = append(ds, od)
+		}
+		if len(ds) == 0 {
+			return presence.NoBody, false
+		}
+		return dialogBody(presentity, dialoginfo.Partial, ds), true
+	}
+	if len(doc.Dialogs) == 0 {
+		return presence.NoBody, false
 	}
 	// Removed: its dialogs end, unless a live publication still holds
 	// the same dialog id, whose state then stands.

@@ -237,8 +237,8 @@ func TestDialogChanged(t *testing.T) {
 		{"removed full-state publication", DialogOptions{},
 			nil, "pub-phone-full.xml", true,
 			true, "changed-removed-phone.golden", map[string]string{"ph-77": "terminated", "ph-78": "terminated"}},
-		{"full-state publication modified: full state instead", DialogOptions{},
-			[]string{"pub-phone-full.xml"}, "pub-phone-full.xml", false, false, "", nil},
+		{"new full-state publication: its dialogs as partial", DialogOptions{},
+			[]string{"pub-phone-full.xml"}, "pub-phone-full.xml", false, true, "changed-new-full.golden", map[string]string{"ph-77": "confirmed", "ph-78": "proceeding"}},
 		{"empty publication: full state instead", DialogOptions{},
 			[]string{"pub-empty.xml"}, "pub-empty.xml", false, false, "", nil},
 		{"force single dialog: full state instead", DialogOptions{ForceSingleDialog: true},
@@ -335,6 +335,30 @@ func BenchmarkDialogFull10(b *testing.B) {
 	for b.Loop() {
 		if body := pkg.Full(alice, pubs); body.Data == nil {
 			b.Fatal("no body")
+		}
+	}
+}
+
+// TestDialogChangedOld: a full-state body replacing an older one reports
+// the dialogs it dropped as terminated, in a partial document.
+func TestDialogChangedOld(t *testing.T) {
+	old := dwPubs(t, alice, "dialog", "dialog", "pub-phone-full.xml")[0]
+	cur := dwPubs(t, alice, "dialog", "dialog", "pub-empty.xml")[0]
+	b, ok := NewDialog(DialogOptions{}).Changed(alice, []*presence.Publication{cur}, presence.Change{Pub: cur, Old: old})
+	if !ok {
+		t.Fatal("got ok false, want a partial document")
+	}
+	got := dwGolden(t, filepath.Join("dialog", "changed-dropped.golden"), b)
+	doc, err := dialoginfo.Parse(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.State != dialoginfo.Partial || len(doc.Dialogs) == 0 {
+		t.Fatalf("got %s, want a partial document with the dropped dialogs", got)
+	}
+	for _, d := range doc.Dialogs {
+		if d.State != dialoginfo.Terminated {
+			t.Errorf("dialog %s: got %s, want terminated", d.ID, d.State)
 		}
 	}
 }

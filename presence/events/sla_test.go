@@ -154,7 +154,7 @@ func TestSLAChanged(t *testing.T) {
 		golden  string
 	}{
 		{"phone publishing partial state", pubs, pubs[1], false, true, "changed-phone2.golden"},
-		{"phone publishing full state: full state instead", pubs, pubs[0], false, false, ""},
+		{"phone publishing full state for the first time: its dialogs", pubs, pubs[0], false, true, "changed-phone1-new.golden"},
 		{"phone unregistered: its dialogs terminated", pubs[1:], pubs[0], true, true, "changed-phone1-removed.golden"},
 	}
 	for _, tt := range tests {
