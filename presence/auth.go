@@ -50,7 +50,7 @@ const (
 // terminated (rejected after a decision), and whether it is polite-blocked.
 // A confirm policy creates a pending decision record the management API
 // settles; the record is returned when it is new, to be persisted.
-func (sh *shard) authorize(p *presentity, watcher, event string) (status, reason string, created *Authorization) {
+func (sh *pshard) authorize(p *presentity, watcher, event string) (status, reason string, created *Authorization) {
 	switch sh.srv.policy.action(watcher, p.uri, event) {
 	case ActionDeny:
 		return StatusActive, reasonPoliteBlock, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presenced/presenced/internal/shard"
 	"github.com/presenced/presenced/internal/sipaddr"
 )
 
@@ -55,42 +56,13 @@ type AuthorizationInfo struct {
 }
 
 // onShards runs f on every shard goroutine and waits for all of them.
-func (s *Server) onShards(ctx context.Context, f func(sh *shard)) error {
-	done := make(chan struct{}, len(s.shards))
-	for _, sh := range s.shards {
-		sh.do(func() {
-			f(sh)
-			done <- struct{}{}
-		})
-	}
-	for range s.shards {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.stop:
-			return errors.New("presence server stopped")
-		}
-	}
-	return nil
+func (s *Server) onShards(ctx context.Context, f func(sh *pshard)) error {
+	return s.group.Each(ctx, func(g *shard.Shard) { f(s.shards[g.Index]) })
 }
 
 // onShard runs f on the shard of presentity and waits for it.
-func (s *Server) onShard(ctx context.Context, presentity string, f func(sh *shard)) error {
-	done := make(chan struct{})
-	sh := s.shardOf(presentity)
-	sh.do(func() {
-		f(sh)
-		close(done)
-	})
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.stop:
-		return errors.New("presence server stopped")
-	}
+func (s *Server) onShard(ctx context.Context, presentity string, f func(sh *pshard)) error {
+	return s.group.On(ctx, presentity, func(g *shard.Shard) { f(s.shards[g.Index]) })
 }
 
 // Presentities lists the presentities whose URI matches pattern ("" or
@@ -102,7 +74,7 @@ func (s *Server) Presentities(ctx context.Context, pattern string) ([]Presentity
 	var parts [][]PresentityInfo
 	var out []PresentityInfo
 	ch := make(chan []PresentityInfo, len(s.shards))
-	err := s.onShards(ctx, func(sh *shard) {
+	err := s.onShards(ctx, func(sh *pshard) {
 		t := now()
 		var list []PresentityInfo
 		for uri, p := range sh.pres {
@@ -153,7 +125,7 @@ func (s *Server) Subscriptions(ctx context.Context, pattern string) ([]Subscript
 		pattern = "*"
 	}
 	ch := make(chan []SubscriptionInfo, len(s.shards))
-	err := s.onShards(ctx, func(sh *shard) {
+	err := s.onShards(ctx, func(sh *pshard) {
 		t := now()
 		var list []SubscriptionInfo
 		for uri, p := range sh.pres {
@@ -192,7 +164,7 @@ func (s *Server) Subscriptions(ctx context.Context, pattern string) ([]Subscript
 // PendingWatchers lists the authorization decisions still pending.
 func (s *Server) PendingWatchers(ctx context.Context) ([]AuthorizationInfo, error) {
 	ch := make(chan []AuthorizationInfo, len(s.shards))
-	err := s.onShards(ctx, func(sh *shard) {
+	err := s.onShards(ctx, func(sh *pshard) {
 		var list []AuthorizationInfo
 		for _, p := range sh.pres {
 			for _, a := range p.auth {
@@ -238,7 +210,7 @@ func (s *Server) Authorize(ctx context.Context, presentity, watcher, event strin
 		return fmt.Errorf("unknown event package %q", event)
 	}
 	errc := make(chan error, 1)
-	err = s.onShard(ctx, pres, func(sh *shard) {
+	err = s.onShard(ctx, pres, func(sh *pshard) {
 		errc <- sh.authorizeWatcher(pres, w, event, allow)
 	})
 	if err != nil {
@@ -247,7 +219,7 @@ func (s *Server) Authorize(ctx context.Context, presentity, watcher, event strin
 	return <-errc
 }
 
-func (sh *shard) authorizeWatcher(pres, watcher, event string, allow bool) error {
+func (sh *pshard) authorizeWatcher(pres, watcher, event string, allow bool) error {
 	s := sh.srv
 	p := sh.presentity(pres, true)
 	status := StatusTerminated

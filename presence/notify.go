@@ -19,7 +19,7 @@ const maxQueue = 32
 
 // queueNotify adds a NOTIFY to a subscription's queue and sends it if none
 // is in flight.
-func (sh *shard) queueNotify(sub *subState, n pendingNotify) {
+func (sh *pshard) queueNotify(sub *subState, n pendingNotify) {
 	if sub.gone && !n.terminal {
 		return
 	}
@@ -43,7 +43,7 @@ func (sh *shard) queueNotify(sub *subState, n pendingNotify) {
 
 // sendNext sends the next queued NOTIFY unless one is in flight or the
 // subscription is held.
-func (sh *shard) sendNext(sub *subState) {
+func (sh *pshard) sendNext(sub *subState) {
 	if sub.inflight || sub.held || len(sub.queue) == 0 {
 		return
 	}
@@ -82,7 +82,7 @@ func (sh *shard) sendNext(sub *subState) {
 	sub.inflight = true
 	terminal := n.terminal
 	err = s.sip.Send(req, sh.sendOptions(sub), func(res *sip.Response, err error) {
-		sh.do(func() { sh.notifyDone(sub, terminal, res, err) })
+		sh.Do(func() { sh.notifyDone(sub, terminal, res, err) })
 	})
 	if err != nil {
 		sub.inflight = false
@@ -100,7 +100,7 @@ func (sh *shard) sendNext(sub *subState) {
 // section 4.2.2): a 481 ends the subscription, a timeout or transport
 // failure ends it when the config says so, other errors end it too,
 // except 5xx (the watcher may recover).
-func (sh *shard) notifyDone(sub *subState, terminal bool, res *sip.Response, err error) {
+func (sh *pshard) notifyDone(sub *subState, terminal bool, res *sip.Response, err error) {
 	s := sh.srv
 	sub.inflight = false
 	switch {
@@ -131,7 +131,7 @@ func (sh *shard) notifyDone(sub *subState, terminal bool, res *sip.Response, err
 
 // dropSubQuietly ends a subscription the watcher no longer answers: no
 // final NOTIFY, removed from the store.
-func (sh *shard) dropSubQuietly(sub *subState) {
+func (sh *pshard) dropSubQuietly(sub *subState) {
 	if sub.gone {
 		sub.queue = nil
 		return
@@ -141,7 +141,7 @@ func (sh *shard) dropSubQuietly(sub *subState) {
 }
 
 // fullBody builds the full-state document a subscription sees now.
-func (sh *shard) fullBody(sub *subState) Body {
+func (sh *pshard) fullBody(sub *subState) Body {
 	s := sh.srv
 	p := sub.pres
 	if s.isWinfo(sub.Event) {
@@ -165,7 +165,7 @@ func (sh *shard) fullBody(sub *subState) Body {
 // publication changed, with the package's partial document when it has
 // one, else the full state. The publishing phone itself is skipped when
 // the publication names its sender (dialog;sla).
-func (sh *shard) notifyChange(p *presentity, es *eventState, ch Change) {
+func (sh *pshard) notifyChange(p *presentity, es *eventState, ch Change) {
 	if len(es.subs) == 0 || es.pkg == nil {
 		return
 	}
@@ -201,7 +201,7 @@ func (sub *subState) isSender(sender string) bool {
 
 // watcherStates lists the watchers of a presentity's event package for
 // watcherinfo.
-func (sh *shard) watcherStates(p *presentity, event string) []WatcherState {
+func (sh *pshard) watcherStates(p *presentity, event string) []WatcherState {
 	es := p.events[event]
 	if es == nil {
 		return nil
@@ -235,7 +235,7 @@ func (sub *subState) watcherState(event string, t time.Time) WatcherState {
 
 // notifyWatcherInfo sends the presentity's presence.winfo subscribers a
 // partial document about one watcher that appeared, changed or left.
-func (sh *shard) notifyWatcherInfo(p *presentity, sub *subState, event string) {
+func (sh *pshard) notifyWatcherInfo(p *presentity, sub *subState, event string) {
 	s := sh.srv
 	if s.winfo == nil || sub.Event != "presence" {
 		return
@@ -257,7 +257,7 @@ func (sh *shard) notifyWatcherInfo(p *presentity, sub *subState, event string) {
 // over TCP with no route set and no transport in its Contact is reached
 // over its own connection (the source address), as phones behind NAT
 // expect; otherwise the Contact and route set decide.
-func (sh *shard) sendOptions(sub *subState) sipnet.SendOptions {
+func (sh *pshard) sendOptions(sub *subState) sipnet.SendOptions {
 	var o sipnet.SendOptions
 	if sub.Transport == "tcp" && len(sub.RouteSet) == 0 && sub.target != nil {
 		if _, ok := sub.target.UriParams.Get("transport"); !ok {
@@ -273,7 +273,7 @@ func (sh *shard) sendOptions(sub *subState) sipnet.SendOptions {
 // buildNotify builds the NOTIFY in the subscription dialog (RFC 6665
 // 4.2.2, RFC 3261 12.2.1.1): remote target, route set, tags, our CSeq,
 // Contact, Event, Subscription-State and the body.
-func (sh *shard) buildNotify(sub *subState, n pendingNotify, body Body) (*sip.Request, error) {
+func (sh *pshard) buildNotify(sub *subState, n pendingNotify, body Body) (*sip.Request, error) {
 	s := sh.srv
 	if err := sub.parseURIs(); err != nil {
 		return nil, err

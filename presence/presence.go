@@ -36,6 +36,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/presenced/presenced/internal/shard"
 	"github.com/presenced/presenced/internal/sipaddr"
 	"github.com/presenced/presenced/sipnet"
 )
@@ -76,12 +77,10 @@ type Server struct {
 	events  []string // Allow-Events, in registration order
 	policy  policy
 
-	seed   maphash.Seed
-	shards []*shard
+	group  *shard.Group
+	shards []*pshard // by shard index
 	subs   subIndex
 	commit *committer
-	stop   chan struct{}
-	wg     sync.WaitGroup
 
 	etagPrefix string
 	etagSeq    atomic.Uint64
@@ -110,8 +109,6 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		pkgs:       map[string]EventPackage{},
 		winfo:      deps.WatcherInfo,
 		policy:     newPolicy(cfg.Authorization),
-		seed:       maphash.MakeSeed(),
-		stop:       make(chan struct{}),
 		etagPrefix: strconv.FormatUint(rand.Uint64()&0xffffff, 36),
 	}
 	for _, p := range deps.Packages {
@@ -128,11 +125,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if n == 0 {
 		n = 4 * runtime.GOMAXPROCS(0)
 	}
-	s.shards = make([]*shard, n)
-	for i := range s.shards {
-		sh := &shard{srv: s, pres: map[string]*presentity{}, done: make(chan struct{})}
-		sh.box.init()
-		s.shards[i] = sh
+	s.group = shard.NewGroup(n)
+	for _, g := range s.group.Shards() {
+		s.shards = append(s.shards, &pshard{Shard: g, srv: s, pres: map[string]*presentity{}})
 	}
 	s.subs.init()
 	s.commit = newCommitter(deps.Store, 1000, s.log)
@@ -149,13 +144,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.restore(st, time.Now())
 	s.commit.start()
-	for _, sh := range s.shards {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			sh.run(s.stop)
-		}()
-	}
+	s.group.Start()
 	s.sip.Handle(sip.PUBLISH, s.handlePublish)
 	s.sip.Handle(sip.SUBSCRIBE, s.handleSubscribe)
 	return nil
@@ -165,20 +154,12 @@ func (s *Server) Start(ctx context.Context) error {
 // NOTIFYs in flight are not waited for.
 func (s *Server) Stop(ctx context.Context) error {
 	select {
-	case <-s.stop:
+	case <-s.group.Stopped():
 		return nil
 	default:
 	}
-	close(s.stop)
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("presence: stop: %w", ctx.Err())
+	if err := s.group.Stop(ctx); err != nil {
+		return fmt.Errorf("presence: %w", err)
 	}
 	return s.commit.stop(ctx)
 }
@@ -186,8 +167,15 @@ func (s *Server) Stop(ctx context.Context) error {
 // EventPackages lists the event packages served, for Allow-Events.
 func (s *Server) EventPackages() []string { return append([]string(nil), s.events...) }
 
-func (s *Server) shardOf(presentity string) *shard {
-	return s.shards[maphash.String(s.seed, presentity)%uint64(len(s.shards))]
+func (s *Server) shardOf(presentity string) *pshard {
+	return s.shards[s.group.Of(presentity).Index]
+}
+
+// pshard is a shard with the presentities it owns.
+type pshard struct {
+	*shard.Shard
+	srv  *Server
+	pres map[string]*presentity
 }
 
 // newETag returns an entity tag unique to this server: a per-start prefix,

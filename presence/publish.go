@@ -90,11 +90,11 @@ func (s *Server) handlePublish(tx *sipnet.ServerTx) {
 		}
 	}
 	sh := s.shardOf(r.presentity)
-	sh.do(func() { sh.publish(r) })
+	sh.Do(func() { sh.publish(r) })
 }
 
 // publish applies a checked PUBLISH on the shard goroutine.
-func (sh *shard) publish(r publishReq) {
+func (sh *pshard) publish(r publishReq) {
 	s := sh.srv
 	t := now()
 	if r.etag == "" {
@@ -111,11 +111,10 @@ func (sh *shard) publish(r publishReq) {
 				Expires: t.Add(time.Duration(r.expires) * time.Second), Updated: t,
 				ContentType: r.contentType, Body: r.body, Sender: r.sender,
 			},
-			timed: timed{index: -1},
 		}
-		ps.fire = func(now time.Time) { sh.pubExpired(p, es, ps, now) }
+		ps.timer.Fire = func(now time.Time) { sh.pubExpired(p, es, ps, now) }
 		es.pubs = append(es.pubs, ps)
-		sh.timer.schedule(&ps.timed, ps.Expires)
+		sh.Schedule(&ps.timer, ps.Expires)
 		s.m.publications.Inc()
 		sh.persistPub(ps, r.tx, r.expires)
 		sh.notifyChange(p, es, Change{Pub: &ps.Publication})
@@ -155,7 +154,7 @@ func (sh *shard) publish(r publishReq) {
 	}
 	ps.ETag = s.newETag()
 	ps.Expires = t.Add(time.Duration(r.expires) * time.Second)
-	sh.timer.schedule(&ps.timed, ps.Expires)
+	sh.Schedule(&ps.timer, ps.Expires)
 	if r.body == nil {
 		sh.persistPub(ps, r.tx, r.expires)
 		return
@@ -171,7 +170,7 @@ func (sh *shard) publish(r publishReq) {
 }
 
 // persistPub writes a publication and answers its PUBLISH once committed.
-func (sh *shard) persistPub(ps *pubState, tx *sipnet.ServerTx, expires int) {
+func (sh *pshard) persistPub(ps *pubState, tx *sipnet.ServerTx, expires int) {
 	s := sh.srv
 	rec := ps.Publication
 	s.commit.submit(&Batch{PutPublications: []*Publication{&rec}}, func(err error) {
@@ -184,17 +183,17 @@ func (sh *shard) persistPub(ps *pubState, tx *sipnet.ServerTx, expires int) {
 }
 
 // removePub takes a publication out of the state (not the store).
-func (sh *shard) removePub(p *presentity, es *eventState, ps *pubState) {
+func (sh *pshard) removePub(p *presentity, es *eventState, ps *pubState) {
 	es.removePub(ps)
-	sh.timer.cancel(&ps.timed)
+	sh.Cancel(&ps.timer)
 	sh.srv.m.publications.Dec()
 }
 
 // pubExpired removes a publication that was not refreshed in time and
 // tells its watchers.
-func (sh *shard) pubExpired(p *presentity, es *eventState, ps *pubState, now time.Time) {
+func (sh *pshard) pubExpired(p *presentity, es *eventState, ps *pubState, now time.Time) {
 	if ps.Expires.After(now) {
-		sh.timer.schedule(&ps.timed, ps.Expires)
+		sh.Schedule(&ps.timer, ps.Expires)
 		return
 	}
 	sh.removePub(p, es, ps)

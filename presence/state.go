@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/presenced/presenced/internal/shard"
 )
 
 // presentity is the state of one presentity, owned by its shard.
@@ -27,7 +29,7 @@ type eventState struct {
 
 type pubState struct {
 	Publication
-	timed
+	timer shard.Timer
 }
 
 // subState is a subscription and its NOTIFY queue. At most one NOTIFY is
@@ -35,7 +37,7 @@ type pubState struct {
 // its NOTIFYs in order and a final "terminated" is always last.
 type subState struct {
 	Subscription
-	timed
+	timer    shard.Timer
 	pres     *presentity
 	queue    []pendingNotify
 	inflight bool
@@ -57,7 +59,7 @@ type pendingNotify struct {
 	reason   string // termination reason
 }
 
-func (sh *shard) presentity(uri string, create bool) *presentity {
+func (sh *pshard) presentity(uri string, create bool) *presentity {
 	p := sh.pres[uri]
 	if p == nil && create {
 		p = &presentity{uri: uri, events: map[string]*eventState{}}
@@ -66,7 +68,7 @@ func (sh *shard) presentity(uri string, create bool) *presentity {
 	return p
 }
 
-func (sh *shard) eventState(p *presentity, name string, create bool) *eventState {
+func (sh *pshard) eventState(p *presentity, name string, create bool) *eventState {
 	es := p.events[name]
 	if es == nil && create {
 		es = &eventState{name: name, pkg: sh.srv.pkgs[name], subs: map[string]*subState{}}
@@ -76,7 +78,7 @@ func (sh *shard) eventState(p *presentity, name string, create bool) *eventState
 }
 
 // gc drops the presentity once nothing is left of it.
-func (sh *shard) gc(p *presentity) {
+func (sh *pshard) gc(p *presentity) {
 	for name, es := range p.events {
 		if len(es.pubs) == 0 && len(es.subs) == 0 {
 			delete(p.events, name)
@@ -139,10 +141,10 @@ func (s *Server) restore(st *State, now time.Time) {
 		sh := s.shardOf(pub.Presentity)
 		p := sh.presentity(pub.Presentity, true)
 		es := sh.eventState(p, pub.Event, true)
-		ps := &pubState{Publication: *pub, timed: timed{index: -1}}
-		ps.fire = func(now time.Time) { sh.pubExpired(p, es, ps, now) }
+		ps := &pubState{Publication: *pub}
+		ps.timer.Fire = func(now time.Time) { sh.pubExpired(p, es, ps, now) }
 		es.pubs = append(es.pubs, ps)
-		sh.timer.schedule(&ps.timed, ps.Expires)
+		sh.Schedule(&ps.timer, ps.Expires)
 		s.m.publications.Inc()
 	}
 	for _, sh := range s.shards {
@@ -160,14 +162,14 @@ func (s *Server) restore(st *State, now time.Time) {
 		sh := s.shardOf(sub.Presentity)
 		p := sh.presentity(sub.Presentity, true)
 		es := sh.eventState(p, sub.Event, true)
-		ss := &subState{Subscription: *sub, pres: p, timed: timed{index: -1}, needFull: true, created: sub.Created}
+		ss := &subState{Subscription: *sub, pres: p, needFull: true, created: sub.Created}
 		ss.RouteSet = slices.Clone(sub.RouteSet)
 		ss.LocalCSeq += restartGap
 		ss.Version += restartGap
-		ss.fire = func(now time.Time) { sh.subExpired(ss, now) }
+		ss.timer.Fire = func(now time.Time) { sh.subExpired(ss, now) }
 		es.subs[ss.ID] = ss
 		s.subs.put(ss.ID, ss.Presentity)
-		sh.timer.schedule(&ss.timed, ss.Expires)
+		sh.Schedule(&ss.timer, ss.Expires)
 		s.m.subscriptions.Inc()
 	}
 	if !drop.Empty() {

@@ -85,7 +85,7 @@ func (s *Server) handleSubscribe(tx *sipnet.ServerTx) {
 		}
 		r.presentity = pres
 		sh := s.shardOf(pres)
-		sh.do(func() { sh.resubscribe(r) })
+		sh.Do(func() { sh.resubscribe(r) })
 		return
 	}
 	if r.contact == "" {
@@ -109,7 +109,7 @@ func (s *Server) handleSubscribe(tx *sipnet.ServerTx) {
 		}
 	}
 	sh := s.shardOf(r.presentity)
-	sh.do(func() { sh.subscribe(r) })
+	sh.Do(func() { sh.subscribe(r) })
 }
 
 // contentTypeOf returns the NOTIFY body type of an event package.
@@ -151,7 +151,7 @@ func (s *Server) acceptable(req *sip.Request, event string) bool {
 
 // subscribe creates a subscription, or answers a fetch (Expires 0), on the
 // shard goroutine.
-func (sh *shard) subscribe(r subscribeReq) {
+func (sh *pshard) subscribe(r subscribeReq) {
 	s := sh.srv
 	t := now()
 	p := sh.presentity(r.presentity, true)
@@ -175,7 +175,6 @@ func (sh *shard) subscribe(r subscribeReq) {
 			Status: status, Reason: reason,
 		},
 		pres:     p,
-		timed:    timed{index: -1},
 		needFull: true,
 		held:     true,
 	}
@@ -201,8 +200,8 @@ func (sh *shard) subscribe(r subscribeReq) {
 	es := sh.eventState(p, r.event, true)
 	es.subs[sub.ID] = sub
 	s.subs.put(sub.ID, sub.Presentity)
-	sub.fire = func(now time.Time) { sh.subExpired(sub, now) }
-	sh.timer.schedule(&sub.timed, sub.Expires)
+	sub.timer.Fire = func(now time.Time) { sh.subExpired(sub, now) }
+	sh.Schedule(&sub.timer, sub.Expires)
 	s.m.subscriptions.Inc()
 	sub.queue = append(sub.queue, pendingNotify{full: true})
 
@@ -213,11 +212,11 @@ func (sh *shard) subscribe(r subscribeReq) {
 	s.commit.submit(b, func(err error) {
 		if err != nil {
 			s.reply(r.tx, 500, "Server Internal Error (store)")
-			sh.do(func() { sh.dropSub(sub, false, "") })
+			sh.Do(func() { sh.dropSub(sub, false, "") })
 			return
 		}
 		s.replySubscribe(r.tx, sub, r.expires)
-		sh.do(func() {
+		sh.Do(func() {
 			sub.held = false
 			sh.sendNext(sub)
 		})
@@ -229,7 +228,7 @@ func (sh *shard) subscribe(r subscribeReq) {
 
 // resubscribe handles an in-dialog SUBSCRIBE: a refresh, or an
 // unsubscribe (Expires 0).
-func (sh *shard) resubscribe(r subscribeReq) {
+func (sh *pshard) resubscribe(r subscribeReq) {
 	s := sh.srv
 	sub := sh.findSub(r.presentity, r.id)
 	if sub == nil || sub.gone {
@@ -261,7 +260,7 @@ func (sh *shard) resubscribe(r subscribeReq) {
 		return
 	}
 	sub.Expires = now().Add(time.Duration(r.expires) * time.Second)
-	sh.timer.schedule(&sub.timed, sub.Expires)
+	sh.Schedule(&sub.timer, sub.Expires)
 	sub.held = true
 	s.commit.submit(&Batch{PutSubscriptions: []*Subscription{sub.record()}}, func(err error) {
 		if err != nil {
@@ -269,7 +268,7 @@ func (sh *shard) resubscribe(r subscribeReq) {
 		} else {
 			s.replySubscribe(r.tx, sub, r.expires)
 		}
-		sh.do(func() {
+		sh.Do(func() {
 			sub.held = false
 			sh.sendNext(sub)
 		})
@@ -296,7 +295,7 @@ func (s *Server) replySubscribe(tx *sipnet.ServerTx, sub *subState, expires int)
 	s.m.responses.WithLabelValues("SUBSCRIBE", "200").Inc()
 }
 
-func (sh *shard) findSub(presentity, id string) *subState {
+func (sh *pshard) findSub(presentity, id string) *subState {
 	p := sh.pres[presentity]
 	if p == nil {
 		return nil
@@ -311,9 +310,9 @@ func (sh *shard) findSub(presentity, id string) *subState {
 
 // subExpired ends a subscription that was not refreshed in time with a
 // final NOTIFY (terminated;reason=timeout).
-func (sh *shard) subExpired(sub *subState, now time.Time) {
+func (sh *pshard) subExpired(sub *subState, now time.Time) {
 	if sub.Expires.After(now) {
-		sh.timer.schedule(&sub.timed, sub.Expires)
+		sh.Schedule(&sub.timer, sub.Expires)
 		return
 	}
 	sh.srv.commit.submit(&Batch{DeleteSubscriptions: []string{sub.ID}}, nil)
@@ -323,7 +322,7 @@ func (sh *shard) subExpired(sub *subState, now time.Time) {
 // dropSub removes a subscription from the state (the caller removes it
 // from the store), optionally queueing a final NOTIFY, and tells the
 // presentity's watcherinfo subscribers.
-func (sh *shard) dropSub(sub *subState, final bool, reason string) {
+func (sh *pshard) dropSub(sub *subState, final bool, reason string) {
 	if sub.gone {
 		return
 	}
@@ -333,7 +332,7 @@ func (sh *shard) dropSub(sub *subState, final bool, reason string) {
 		delete(es.subs, sub.ID)
 	}
 	s.subs.del(sub.ID)
-	sh.timer.cancel(&sub.timed)
+	sh.Cancel(&sub.timer)
 	s.m.subscriptions.Dec()
 	if final {
 		sh.queueNotify(sub, pendingNotify{full: true, terminal: true, reason: reason})
