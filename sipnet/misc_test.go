@@ -228,3 +228,49 @@ func TestWriteViaMatchesSipgo(t *testing.T) {
 		}
 	}
 }
+
+func TestStopGrace(t *testing.T) {
+	held := make(chan *ServerTx, 1)
+	s, err := New(testConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Handle(sip.PUBLISH, func(tx *ServerTx) { held <- tx })
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := newUDPPeer(t)
+	p.send(mustAddr(t, s, "udp"), publish(p.addr().String(), "UDP", "z9hG4bK-grace").String())
+	tx := <-held
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		stopped <- s.Stop(ctx)
+	}()
+	// Stop waits for the answer, which still goes out.
+	waitFor(t, wait, func() bool { return s.stopping() })
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned %v before the handler answered", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := tx.Reply(200, "OK"); err != nil {
+		t.Fatal(err)
+	}
+	if res := p.recvResponse(wait); res.StatusCode != 200 {
+		t.Errorf("got %d, want 200", res.StatusCode)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+	// A grace period that runs out is an error.
+	s2 := newStack(t, nil, map[sip.RequestMethod]Handler{sip.PUBLISH: func(tx *ServerTx) {}})
+	p.send(mustAddr(t, s2, "udp"), publish(p.addr().String(), "UDP", "z9hG4bK-grace2").String())
+	waitFor(t, wait, func() bool { return s2.Stats().ServerTransactions == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := s2.Stop(ctx); err == nil {
+		t.Error("Stop with an unanswered request and a short grace: got nil error")
+	}
+}

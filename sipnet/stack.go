@@ -292,15 +292,21 @@ func (s *Stack) Stop(ctx context.Context) error {
 	}
 	s.conns.closeAll()
 
+	// With the sockets closed the goroutines end at once, unless a
+	// handler does not return. If the grace period is already over, they
+	// still get a second.
+	wctx := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-ctx.Done():
-		if err == nil {
-			err = fmt.Errorf("stop sip stack: %w", ctx.Err())
-		}
-		<-done // sockets are closed: the goroutines end at once
+	case <-wctx.Done():
+		return fmt.Errorf("stop sip stack: goroutines still running (a handler does not return): %w", wctx.Err())
 	}
 
 	// Callbacks queued as the workers ended still run.
