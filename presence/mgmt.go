@@ -231,7 +231,7 @@ func (sh *pshard) authorizeWatcher(pres, watcher, event string, allow bool) erro
 	}
 	a := &Authorization{Presentity: pres, Watcher: watcher, Event: event, Status: status, Updated: now()}
 	p.auth[authKey{watcher, event}] = a
-	s.commit.submit(&Batch{PutAuthorizations: []*Authorization{a}}, nil)
+	s.commit.Submit(&Batch{PutAuthorizations: []*Authorization{a}}, nil)
 	es := p.events[event]
 	if es == nil {
 		return nil
@@ -247,12 +247,12 @@ func (sh *pshard) authorizeWatcher(pres, watcher, event string, allow bool) erro
 			}
 			sub.Status, sub.Reason = StatusActive, ""
 			sub.needFull = true
-			s.commit.submit(&Batch{PutSubscriptions: []*Subscription{sub.record()}}, nil)
+			s.commit.Submit(&Batch{PutSubscriptions: []*Subscription{sub.record()}}, nil)
 			sh.queueNotify(sub, pendingNotify{full: true})
 			sh.notifyWatcherInfo(p, sub, "approved")
 			continue
 		}
-		s.commit.submit(&Batch{DeleteSubscriptions: []string{sub.ID}}, nil)
+		s.commit.Submit(&Batch{DeleteSubscriptions: []string{sub.ID}}, nil)
 		sub.Reason = reasonRejected
 		sh.dropSub(sub, true, reasonRejected)
 	}

@@ -92,7 +92,7 @@ func (sh *pshard) sendNext(sub *subState) {
 	if !sub.gone {
 		// Write-behind: the CSeq and version are not waited for (see the
 		// package doc on restartGap).
-		s.commit.submit(&Batch{PutSubscriptions: []*Subscription{sub.record()}}, nil)
+		s.commit.Submit(&Batch{PutSubscriptions: []*Subscription{sub.record()}}, nil)
 	}
 }
 
@@ -136,7 +136,7 @@ func (sh *pshard) dropSubQuietly(sub *subState) {
 		sub.queue = nil
 		return
 	}
-	sh.srv.commit.submit(&Batch{DeleteSubscriptions: []string{sub.ID}}, nil)
+	sh.srv.commit.Submit(&Batch{DeleteSubscriptions: []string{sub.ID}}, nil)
 	sh.dropSub(sub, false, reasonNoResource)
 }
 

@@ -2,132 +2,26 @@ package presence
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"sync"
-	"time"
+
+	"github.com/presenced/presenced/internal/commit"
 )
 
-// committer writes changes to the store in batches, from one goroutine.
-// Requests queued while a write is running are coalesced (the last change
-// of a key wins) into the next transaction, so the store sees few large
-// transactions under load and a lone change is written at once. done
-// callbacks run on the committer goroutine after the commit, in
-// submission order; they must be quick (answer a request, post to a shard).
-type committer struct {
-	store Store
-	max   int
-	log   *slog.Logger
-
-	mu     sync.Mutex
-	q      []commitReq
-	signal chan struct{}
-	quit   chan struct{}
-	done   chan struct{}
-}
-
-type commitReq struct {
-	b    *Batch
-	done func(error)
-}
-
-func newCommitter(st Store, max int, log *slog.Logger) *committer {
-	return &committer{
-		store:  st,
-		max:    max,
-		log:    log,
-		signal: make(chan struct{}, 1),
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
-	}
-}
-
-// submit queues b; done (may be nil) is called with the outcome.
-func (c *committer) submit(b *Batch, done func(error)) {
-	c.mu.Lock()
-	c.q = append(c.q, commitReq{b, done})
-	c.mu.Unlock()
-	select {
-	case c.signal <- struct{}{}:
-	default:
-	}
-}
-
-func (c *committer) start() {
-	go c.run()
-}
-
-// stop writes what is queued and ends the goroutine.
-func (c *committer) stop(ctx context.Context) error {
-	close(c.quit)
-	select {
-	case <-c.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("presence: flush state: %w", ctx.Err())
-	}
-}
-
-func (c *committer) run() {
-	defer close(c.done)
-	var reqs []commitReq
-	for {
-		select {
-		case <-c.signal:
-		case <-c.quit:
-			c.flush(reqs)
-			return
+// newCommitter builds the group-commit writer of the presence state: the
+// batches waiting are coalesced (the last change of a key wins) into one
+// store transaction.
+func newCommitter(st Store, limit int, log *slog.Logger) *commit.Committer[*Batch] {
+	return commit.New(func(ctx context.Context, bs []*Batch) error {
+		var m merger
+		for _, b := range bs {
+			m.add(b)
 		}
-		reqs = c.flush(reqs)
-	}
-}
-
-// flush writes everything queued, in transactions of at most c.max rows,
-// and returns the emptied buffer for reuse.
-func (c *committer) flush(buf []commitReq) []commitReq {
-	for {
-		c.mu.Lock()
-		reqs := c.q
-		c.q = buf[:0]
-		c.mu.Unlock()
-		if len(reqs) == 0 {
-			return reqs
-		}
-		for start := 0; start < len(reqs); {
-			var m merger
-			end := start
-			for end < len(reqs) && (end == start || m.rows() < c.max) {
-				m.add(reqs[end].b)
-				end++
-			}
-			err := c.write(m.batch())
-			for _, r := range reqs[start:end] {
-				if r.done != nil {
-					r.done(err)
-				}
-			}
-			start = end
-		}
-		clear(reqs)
-		buf = reqs
-	}
-}
-
-func (c *committer) write(b *Batch) error {
-	if b.Empty() {
-		return nil
-	}
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = c.store.WritePresence(ctx, b)
-		cancel()
-		if err == nil {
+		b := m.batch()
+		if b.Empty() {
 			return nil
 		}
-		c.log.Error("store write failed", "attempt", attempt+1, "err", err)
-	}
-	return err
+		return st.WritePresence(ctx, b)
+	}, limit, log)
 }
 
 // merger coalesces batches: for each key the last change wins.

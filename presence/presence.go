@@ -36,6 +36,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/presenced/presenced/internal/commit"
 	"github.com/presenced/presenced/internal/shard"
 	"github.com/presenced/presenced/internal/sipaddr"
 	"github.com/presenced/presenced/sipnet"
@@ -80,7 +81,7 @@ type Server struct {
 	group  *shard.Group
 	shards []*pshard // by shard index
 	subs   subIndex
-	commit *committer
+	commit *commit.Committer[*Batch]
 
 	etagPrefix string
 	etagSeq    atomic.Uint64
@@ -143,7 +144,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("presence: load state: %w", err)
 	}
 	s.restore(st, time.Now())
-	s.commit.start()
+	s.commit.Start()
 	s.group.Start()
 	s.sip.Handle(sip.PUBLISH, s.handlePublish)
 	s.sip.Handle(sip.SUBSCRIBE, s.handleSubscribe)
@@ -161,7 +162,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	if err := s.group.Stop(ctx); err != nil {
 		return fmt.Errorf("presence: %w", err)
 	}
-	return s.commit.stop(ctx)
+	return s.commit.Stop(ctx)
 }
 
 // EventPackages lists the event packages served, for Allow-Events.

@@ -141,7 +141,7 @@ func (sh *pshard) publish(r publishReq) {
 		}
 		sh.removePub(p, es, ps)
 		b := &Batch{DeletePublications: []PublicationKey{{ps.ID}}}
-		s.commit.submit(b, func(err error) {
+		s.commit.Submit(b, func(err error) {
 			if err != nil {
 				s.reply(r.tx, 500, "Server Internal Error (store)")
 				return
@@ -173,7 +173,7 @@ func (sh *pshard) publish(r publishReq) {
 func (sh *pshard) persistPub(ps *pubState, tx *sipnet.ServerTx, expires int) {
 	s := sh.srv
 	rec := ps.Publication
-	s.commit.submit(&Batch{PutPublications: []*Publication{&rec}}, func(err error) {
+	s.commit.Submit(&Batch{PutPublications: []*Publication{&rec}}, func(err error) {
 		if err != nil {
 			s.reply(tx, 500, "Server Internal Error (store)")
 			return
@@ -197,7 +197,7 @@ func (sh *pshard) pubExpired(p *presentity, es *eventState, ps *pubState, now ti
 		return
 	}
 	sh.removePub(p, es, ps)
-	sh.srv.commit.submit(&Batch{DeletePublications: []PublicationKey{{ps.ID}}}, nil)
+	sh.srv.commit.Submit(&Batch{DeletePublications: []PublicationKey{{ps.ID}}}, nil)
 	sh.notifyChange(p, es, Change{Pub: &ps.Publication, Removed: true})
 	sh.gc(p)
 }

@@ -173,7 +173,7 @@ func (s *Server) restore(st *State, now time.Time) {
 		s.m.subscriptions.Inc()
 	}
 	if !drop.Empty() {
-		s.commit.submit(&drop, nil)
+		s.commit.Submit(&drop, nil)
 	}
 }
 

@@ -191,7 +191,7 @@ func (sh *pshard) subscribe(r subscribeReq) {
 		s.replySubscribe(r.tx, sub, 0)
 		sh.queueNotify(sub, pendingNotify{full: true, terminal: true, reason: term})
 		if newAuth != nil {
-			s.commit.submit(&Batch{PutAuthorizations: []*Authorization{newAuth}}, nil)
+			s.commit.Submit(&Batch{PutAuthorizations: []*Authorization{newAuth}}, nil)
 		}
 		sh.gc(p)
 		return
@@ -209,7 +209,7 @@ func (sh *pshard) subscribe(r subscribeReq) {
 	if newAuth != nil {
 		b.PutAuthorizations = []*Authorization{newAuth}
 	}
-	s.commit.submit(b, func(err error) {
+	s.commit.Submit(b, func(err error) {
 		if err != nil {
 			s.reply(r.tx, 500, "Server Internal Error (store)")
 			sh.Do(func() { sh.dropSub(sub, false, "") })
@@ -249,7 +249,7 @@ func (sh *pshard) resubscribe(r subscribeReq) {
 		sub.target = nil
 	}
 	if r.expires == 0 {
-		s.commit.submit(&Batch{DeleteSubscriptions: []string{sub.ID}}, func(err error) {
+		s.commit.Submit(&Batch{DeleteSubscriptions: []string{sub.ID}}, func(err error) {
 			if err != nil {
 				s.reply(r.tx, 500, "Server Internal Error (store)")
 				return
@@ -262,7 +262,7 @@ func (sh *pshard) resubscribe(r subscribeReq) {
 	sub.Expires = now().Add(time.Duration(r.expires) * time.Second)
 	sh.Schedule(&sub.timer, sub.Expires)
 	sub.held = true
-	s.commit.submit(&Batch{PutSubscriptions: []*Subscription{sub.record()}}, func(err error) {
+	s.commit.Submit(&Batch{PutSubscriptions: []*Subscription{sub.record()}}, func(err error) {
 		if err != nil {
 			s.reply(r.tx, 500, "Server Internal Error (store)")
 		} else {
@@ -315,7 +315,7 @@ func (sh *pshard) subExpired(sub *subState, now time.Time) {
 		sh.Schedule(&sub.timer, sub.Expires)
 		return
 	}
-	sh.srv.commit.submit(&Batch{DeleteSubscriptions: []string{sub.ID}}, nil)
+	sh.srv.commit.Submit(&Batch{DeleteSubscriptions: []string{sub.ID}}, nil)
 	sh.dropSub(sub, true, reasonTimeout)
 }
 
