@@ -24,12 +24,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,7 +78,7 @@ type Server struct {
 
 	group  *shard.Group
 	shards []*pshard // by shard index
-	subs   subIndex
+	subs   *shard.Index[string] // subscription id -> presentity
 	commit *commit.Committer[*Batch]
 
 	etagPrefix string
@@ -130,7 +128,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	for _, g := range s.group.Shards() {
 		s.shards = append(s.shards, &pshard{Shard: g, srv: s, pres: map[string]*presentity{}})
 	}
-	s.subs.init()
+	s.subs = shard.NewIndex[string]()
 	s.commit = newCommitter(deps.Store, 1000, s.log)
 	s.m.init(deps.Registerer)
 	return s, nil
@@ -202,51 +200,4 @@ func newTag() string {
 // newID returns a random identifier for stored records.
 func newID() string {
 	return strconv.FormatUint(rand.Uint64(), 36) + strconv.FormatUint(rand.Uint64(), 36)
-}
-
-// subIndex maps subscription dialog ids to presentities, so in-dialog
-// SUBSCRIBEs (addressed to our Contact, not to the presentity) reach the
-// right shard. It is split in buckets with their own mutex.
-type subIndex struct {
-	seed    maphash.Seed
-	buckets [64]struct {
-		mu sync.Mutex
-		m  map[string]string
-	}
-}
-
-func (x *subIndex) init() {
-	x.seed = maphash.MakeSeed()
-	for i := range x.buckets {
-		x.buckets[i].m = map[string]string{}
-	}
-}
-
-func (x *subIndex) bucket(id string) *struct {
-	mu sync.Mutex
-	m  map[string]string
-} {
-	return &x.buckets[maphash.String(x.seed, id)%uint64(len(x.buckets))]
-}
-
-func (x *subIndex) put(id, presentity string) {
-	b := x.bucket(id)
-	b.mu.Lock()
-	b.m[id] = presentity
-	b.mu.Unlock()
-}
-
-func (x *subIndex) get(id string) (string, bool) {
-	b := x.bucket(id)
-	b.mu.Lock()
-	p, ok := b.m[id]
-	b.mu.Unlock()
-	return p, ok
-}
-
-func (x *subIndex) del(id string) {
-	b := x.bucket(id)
-	b.mu.Lock()
-	delete(b.m, id)
-	b.mu.Unlock()
 }

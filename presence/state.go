@@ -168,7 +168,7 @@ func (s *Server) restore(st *State, now time.Time) {
 		ss.Version += restartGap
 		ss.timer.Fire = func(now time.Time) { sh.subExpired(ss, now) }
 		es.subs[ss.ID] = ss
-		s.subs.put(ss.ID, ss.Presentity)
+		s.subs.Put(ss.ID, ss.Presentity)
 		sh.Schedule(&ss.timer, ss.Expires)
 		s.m.subscriptions.Inc()
 	}

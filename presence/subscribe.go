@@ -78,7 +78,7 @@ func (s *Server) handleSubscribe(tx *sipnet.ServerTx) {
 	}
 	if toTag, _ := to.Params.Get("tag"); toTag != "" {
 		r.id = r.callID + ";" + toTag + ";" + fromTag
-		pres, ok := s.subs.get(r.id)
+		pres, ok := s.subs.Get(r.id)
 		if !ok {
 			s.reply(tx, 481, "Subscription Does Not Exist")
 			return
@@ -199,7 +199,7 @@ func (sh *pshard) subscribe(r subscribeReq) {
 
 	es := sh.eventState(p, r.event, true)
 	es.subs[sub.ID] = sub
-	s.subs.put(sub.ID, sub.Presentity)
+	s.subs.Put(sub.ID, sub.Presentity)
 	sub.timer.Fire = func(now time.Time) { sh.subExpired(sub, now) }
 	sh.Schedule(&sub.timer, sub.Expires)
 	s.m.subscriptions.Inc()
@@ -331,7 +331,7 @@ func (sh *pshard) dropSub(sub *subState, final bool, reason string) {
 	if es := p.events[sub.Event]; es != nil {
 		delete(es.subs, sub.ID)
 	}
-	s.subs.del(sub.ID)
+	s.subs.Delete(sub.ID)
 	sh.Cancel(&sub.timer)
 	s.m.subscriptions.Dec()
 	if final {

@@ -104,3 +104,19 @@ func TestEachAndOn(t *testing.T) {
 		t.Error("On ran on another shard than Of")
 	}
 }
+
+func TestIndex(t *testing.T) {
+	x := NewIndex[string]()
+	x.Put("a", "1")
+	x.Put("b", "2")
+	if v, ok := x.Get("a"); !ok || v != "1" {
+		t.Errorf("Get(a): got %q %v, want 1 true", v, ok)
+	}
+	x.Delete("a")
+	if _, ok := x.Get("a"); ok {
+		t.Error("Get(a) after Delete: found")
+	}
+	if n := x.Len(); n != 1 {
+		t.Errorf("Len: got %d, want 1", n)
+	}
+}
