@@ -12,9 +12,9 @@ import (
 
 // SendStateless sends a message outside any transaction: the ACK of a
 // 2xx, or a request or response forwarded statelessly. A request without
-// a Via gets ours (new branch); one with a Via is sent as it is, to the
-// next hop chosen as in Send (a UDP request over 1300 bytes goes over TCP
-// when it can). A response goes where its top Via says (RFC 3261 18.2.2:
+// a Via gets ours (new branch) and goes to the next hop chosen as in Send
+// (over TCP when it is a UDP request over 1300 bytes and TCP works); one
+// with a Via is sent as it is, over the transport chosen. A response goes where its top Via says (RFC 3261 18.2.2:
 // received, rport, sent-by). It may block for a DNS lookup or a TCP
 // connect (2 s at most).
 func (s *Stack) SendStateless(msg sip.Message, opts SendOptions) error {
@@ -60,7 +60,9 @@ func (s *Stack) statelessRequest(req *sip.Request, opts SendOptions) error {
 	if tg.transport == "udp" {
 		setTr("udp")
 		b := s.encodeOwned(req)
-		if len(b) <= largeUDP || s.conns.failedRecently(tg.addr) {
+		// The switch to TCP needs a Via we own: a forwarded request's Via
+		// says the transport its sender chose.
+		if len(b) <= largeUDP || ours == nil || s.conns.failedRecently(tg.addr) {
 			return s.statelessUDP(tg.addr, b)
 		}
 		setTr("tcp")
