@@ -32,8 +32,8 @@ type Publication struct {
 	OwnerID      string // id the owner chose to tell its publications apart
 	ETag         string // entity-tag of the last 2xx; "" before the first
 	ContentType  string
-	Body         []byte   // the last body sent: re-published after a 412
-	ExtraHeaders []string // "Name: value", repeated on every request
+	Body         []byte    // the last body sent: re-published after a 412
+	ExtraHeaders []string  // "Name: value", repeated on every request
 	Expires      time.Time // granted by the presence server
 	Desired      time.Time // until when the owner wants it; zero: until removed
 }
