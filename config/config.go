@@ -9,6 +9,8 @@ import (
 
 	"github.com/presenced/presenced/mi"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/pua"
+	puami "github.com/presenced/presenced/pua/mi"
 	"github.com/presenced/presenced/sipnet"
 	"github.com/presenced/presenced/store"
 )
@@ -28,6 +30,8 @@ type Config struct {
 	Store    store.Config    `yaml:"store"`
 	MI       mi.Config       `yaml:"mi"`
 	Presence presence.Config `yaml:"presence"`
+	PUA      pua.Config      `yaml:"pua"`
+	PUAMI    puami.Config    `yaml:"pua_mi"`
 }
 
 // LogConfig is the log section.
@@ -47,6 +51,8 @@ func Default() *Config {
 		Store:    store.Default(),
 		MI:       mi.Default(),
 		Presence: presence.Default(),
+		PUA:      pua.Default(),
+		PUAMI:    puami.Default(),
 	}
 }
 

@@ -336,6 +336,8 @@ func TestSectionValidation(t *testing.T) {
 		{"mi", "mi: {listen: localhost}\n", `mi.listen: not an ip:port (line 1)`},
 		{"presence", "presence:\n  authorization:\n    rules:\n      - action: maybe\n",
 			`presence.authorization.rules[0].action: want allow, deny or confirm, got "maybe" (line 4)`},
+		{"pua", "pua: {presence_server: \"sip:<bad\"}\n", `pua.presence_server: "sip:<bad" is not a SIP URI: unbalanced angle brackets (line 1)`},
+		{"pua_mi", "pua_mi: {timeout: 0}\n", `pua_mi.timeout: want 1..300 seconds, got 0 (line 1)`},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {

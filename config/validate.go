@@ -53,6 +53,14 @@ func (c *Config) validate(src *decoder, errs *Errors) {
 	}
 	c.checkDomains(add)
 	c.checkListeners(add)
+	c.checkModules(add)
+}
+
+// checkModules reports a module switched on without a module it needs.
+func (c *Config) checkModules(add func(path, format string, a ...any)) {
+	if c.PUAMI.Enabled && !c.PUA.Enabled {
+		add("pua_mi.enabled", "pua_mi needs the pua core: set pua.enabled: true")
+	}
 }
 
 // checkDomains checks that each served domain is a hostname or an IP

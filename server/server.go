@@ -22,6 +22,8 @@ import (
 	"github.com/presenced/presenced/mi"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/presence/events"
+	"github.com/presenced/presenced/pua"
+	puami "github.com/presenced/presenced/pua/mi"
 	"github.com/presenced/presenced/sipnet"
 	"github.com/presenced/presenced/store"
 )
@@ -39,6 +41,8 @@ type Server struct {
 	stack    *sipnet.Stack
 	store    store.Backend
 	presence *presence.Server
+	pua      *pua.Client
+	puami    *puami.Module
 	mi       *mi.Server
 
 	started []stopper
@@ -56,7 +60,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	stack, err := sipnet.New(cfg.SIP, log.With("module", "sipnet"))
+	stack, err := sipnet.New(cfg.SIP, log)
 	if err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
 	}
@@ -106,6 +110,25 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		allowEvents = strings.Join(ps.EventPackages(), ", ")
 	}
 
+	if s.cfg.PUA.Enabled {
+		// Built before the SIP stack starts: it registers the NOTIFY handler.
+		p, err := pua.New(s.cfg.PUA, pua.Deps{SIP: s.stack, Store: st, Logger: s.log, Registerer: s.registry})
+		if err != nil {
+			return err
+		}
+		s.pua = p
+	}
+	if s.cfg.PUAMI.Enabled {
+		if s.pua == nil {
+			return errors.New("pua_mi needs the pua core (pua.enabled)")
+		}
+		m, err := puami.New(s.cfg.PUAMI, s.pua)
+		if err != nil {
+			return err
+		}
+		s.puami = m
+	}
+
 	s.stack.Handle(sip.OPTIONS, func(tx *sipnet.ServerTx) {
 		hdrs := []sip.Header{sip.NewHeader("Allow", strings.Join(s.stack.Methods(), ", "))}
 		if allowEvents != "" {
@@ -118,6 +141,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("sip: %w", err)
 	}
 	s.started = append(s.started, stopper{"sip", s.stack.Stop})
+
+	if s.pua != nil {
+		if err := s.pua.Start(ctx); err != nil {
+			return err
+		}
+		s.started = append(s.started, stopper{"pua", s.pua.Stop})
+	}
 
 	if s.cfg.MI.Enabled {
 		m, err := mi.New(s.cfg.MI, mi.Deps{Logger: s.log.With("module", "mi"), Registry: s.registry})
@@ -147,6 +177,12 @@ func (s *Server) registerCommands(m *mi.Server) error {
 	}}
 	if s.presence != nil {
 		cmds = append(cmds, s.presence.Commands()...)
+	}
+	if s.pua != nil {
+		cmds = append(cmds, s.pua.Commands()...)
+	}
+	if s.puami != nil {
+		cmds = append(cmds, s.puami.Commands()...)
 	}
 	for _, c := range cmds {
 		if err := m.Register(c); err != nil {
@@ -185,6 +221,9 @@ func (s *Server) MIAddr() string {
 
 // Presence is the presence server, nil when disabled.
 func (s *Server) Presence() *presence.Server { return s.presence }
+
+// PUA is the pua core, nil when disabled.
+func (s *Server) PUA() *pua.Client { return s.pua }
 
 func goVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {

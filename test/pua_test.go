@@ -1,0 +1,133 @@
+package test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/internal/siptest"
+)
+
+type puaReply struct {
+	Code    int
+	Reason  string
+	ETag    string
+	Expires int
+}
+
+type puaRecord struct {
+	Kind, Presentity, Watcher, Event, Source, ETag, State string
+	Expires, Desired                                      int
+	NotifyBody                                            string `json:"notify_body"`
+}
+
+// TestPUAPublishMI: pua_publish over JSON-RPC reaches our presence server
+// as a real PUBLISH; a watcher gets the NOTIFY; the ETag returned
+// refreshes, modifies and removes it.
+func TestPUAPublishMI(t *testing.T) {
+	d := startDaemon(t, baseConfig)
+	w := siptest.New(t, siptest.Options{})
+	pres := "sip:system@127.0.0.1"
+	res, dlg, err := w.Subscribe(ctxT(t), d.UDP, siptest.Request{URI: pres, Headers: map[string]string{"Event": "presence"}})
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("subscribe: %v %v", res, err)
+	}
+	_, i := w.WaitNotify(5*time.Second, 0, siptest.InDialog(dlg))
+
+	body := `<?xml version='1.0'?><presence xmlns='urn:ietf:params:xml:ns:pidf' xmlns:dm='urn:ietf:params:xml:ns:pidf:data-model' xmlns:rpid='urn:ietf:params:xml:ns:pidf:rpid' entity='system@domain'><tuple id='0x81475a0'><status><basic>open</basic></status></tuple><dm:person id='pdd748945'><rpid:activities><rpid:away/>away</rpid:activities><dm:note>CPU:16 MEM:476</dm:note></dm:person></presence>`
+	var rep puaReply
+	if err := d.mi("pua_publish", []any{pres, "3600", "presence", "application/pidf+xml", ".", ".", body}, &rep); err != nil {
+		t.Fatalf("pua_publish: %v", err)
+	}
+	if rep.Code != 200 || rep.ETag == "" || rep.Expires != 3600 {
+		t.Fatalf("pua_publish: got %+v, want 200 with an ETag and Expires 3600", rep)
+	}
+	n, i := w.WaitNotify(5*time.Second, i+1, siptest.InDialog(dlg))
+	if !strings.Contains(string(n.Body()), "CPU:16 MEM:476") {
+		t.Fatalf("NOTIFY body: got %s, want the published note", n.Body())
+	}
+
+	// Refresh by ETag (no body), then modify, then remove.
+	var ref puaReply
+	if err := d.mi("pua_publish", map[string]any{"presentity_uri": pres, "expires": 3600, "event_package": "presence", "ETag": rep.ETag}, &ref); err != nil || ref.Code != 200 || ref.ETag == rep.ETag {
+		t.Fatalf("refresh: got %+v %v, want 200 and a new ETag", ref, err)
+	}
+	var mod puaReply
+	if err := d.mi("pua_publish", []any{pres, 3600, "presence", "application/pidf+xml", ref.ETag, ".", strings.Replace(body, "CPU:16", "CPU:99", 1)}, &mod); err != nil || mod.Code != 200 {
+		t.Fatalf("modify: got %+v %v", mod, err)
+	}
+	n, i = w.WaitNotify(5*time.Second, i+1, siptest.InDialog(dlg))
+	if !strings.Contains(string(n.Body()), "CPU:99") {
+		t.Fatalf("NOTIFY after modify: got %s", n.Body())
+	}
+	var rm puaReply
+	if err := d.mi("pua_publish", []any{pres, 0, "presence", ".", mod.ETag, "."}, &rm); err != nil || rm.Code != 200 {
+		t.Fatalf("remove: got %+v %v", rm, err)
+	}
+	n, _ = w.WaitNotify(5*time.Second, i+1, siptest.InDialog(dlg))
+	if strings.Contains(string(n.Body()), "CPU") || !strings.Contains(string(n.Body()), "closed") {
+		t.Errorf("NOTIFY after remove: got %s, want the offline document", n.Body())
+	}
+	var recs []puaRecord
+	if err := d.mi("pua_list", nil, &recs); err != nil || len(recs) != 0 {
+		t.Errorf("pua_list after remove: got %+v %v, want nothing", recs, err)
+	}
+}
+
+// TestPUAMIErrors: bad arguments get clear JSON-RPC errors.
+func TestPUAMIErrors(t *testing.T) {
+	d := startDaemon(t, baseConfig)
+	tests := []struct {
+		name   string
+		method string
+		params any
+		want   string
+	}{
+		{"unknown event", "pua_publish", []any{"sip:a@127.0.0.1", 60, "weather", "text/plain", ".", ".", "x"}, "unknown event"},
+		{"unknown etag", "pua_publish", []any{"sip:a@127.0.0.1", 60, "presence", ".", "nope", "."}, "wrong ETag"},
+		{"body without type", "pua_publish", []any{"sip:a@127.0.0.1", 60, "presence", ".", ".", ".", "<x/>"}, "go together"},
+		{"bad uri", "pua_publish", []any{"not a uri", 60, "presence", "application/pidf+xml", ".", ".", "<x/>"}, "presentity_uri"},
+		{"missing args", "pua_subscribe", []any{"sip:a@127.0.0.1"}, "watcher_uri"},
+		{"bad expires", "pua_subscribe", []any{"sip:a@127.0.0.1", "sip:b@127.0.0.1", "presence", "soon"}, "expires"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := d.mi(tt.method, tt.params, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestPUASubscribeMI: pua_subscribe makes a subscription whose NOTIFYs
+// show in pua_list.
+func TestPUASubscribeMI(t *testing.T) {
+	d := startDaemon(t, baseConfig)
+	pub := siptest.New(t, siptest.Options{})
+	pres := "sip:nina@127.0.0.1"
+	var rep puaReply
+	if err := d.mi("pua_subscribe", []any{pres, "sip:watcher@127.0.0.1", "presence", 600}, &rep); err != nil || rep.Code != 200 {
+		t.Fatalf("pua_subscribe: got %+v %v", rep, err)
+	}
+	publishPIDF(t, pub, d, pres, "open", "seen-by-pua")
+	waitFor(t, 5*time.Second, "the NOTIFY in pua_list", func() bool {
+		var recs []puaRecord
+		if err := d.mi("pua_list", nil, &recs); err != nil {
+			return false
+		}
+		for _, r := range recs {
+			if r.Kind == "subscription" && r.State == "active" && strings.Contains(r.NotifyBody, "seen-by-pua") {
+				return true
+			}
+		}
+		return false
+	})
+	if err := d.mi("pua_subscribe", []any{pres, "sip:watcher@127.0.0.1", "presence", 0}, &rep); err != nil || rep.Code != 200 {
+		t.Fatalf("unsubscribe: got %+v %v", rep, err)
+	}
+	waitFor(t, 10*time.Second, "the subscription to go", func() bool {
+		var subs []any
+		return d.mi("subscriptions_list", nil, &subs) == nil && len(subs) == 0
+	})
+}
