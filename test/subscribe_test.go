@@ -14,7 +14,7 @@ import (
 func publishPIDF(t *testing.T, ua *siptest.UA, d *daemon, pres, basic, note string) string {
 	t.Helper()
 	res, _, err := ua.Send(ctxT(t), d.UDP, siptest.Request{Method: sip.PUBLISH, URI: pres,
-		Headers: map[string]string{"Event": "presence", "Expires": "3600"}, ContentType: "application/pidf+xml", Body: pidf(pres, basic, note)})
+		Headers: map[string]string{"Event": "presence", "Expires": "3600"}, ContentType: "application/pidf+xml", Body: pidfDoc(pres, basic, note)})
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("publish %s: %v %v", pres, res, err)
 	}
