@@ -350,11 +350,10 @@ func (sh *pshard) publishReply(rec *pubRec, op *pubOp, res *sip.Response, err er
 	default:
 		c.m.publishes.WithLabelValues("failed").Inc()
 		c.log.Info("publication refused", "presentity", rec.Presentity, "event", rec.Event, "source", rec.Source, "code", r.Code, "reason", r.Reason)
-		sh.dropPub(rec, !op.remove && op.internal)
-		if !op.internal || op.done != nil {
-			finish(op, r)
-		}
-		if !op.internal && !op.remove {
+		sh.dropPub(rec, false)
+		finish(op, r)
+		if op.internal && !op.remove {
+			// A refresh the owner did not ask for: tell it the publication ended.
 			if h := c.handler(rec.Source).PublicationEnded; h != nil {
 				h(rec.Publication, r)
 			}
