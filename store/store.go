@@ -1,6 +1,7 @@
 // Package store opens the storage backend the config names. The domain
-// packages declare the store interfaces they need (presence.Store, later
-// usrloc.Store, pua.Store, dialog.Store); the backends implement them:
+// packages declare the store interfaces they need (presence.Store,
+// pua.Store, later usrloc.Store and dialog.Store); the backends implement
+// them:
 // store/memory (tests), store/sqlite (default, embedded) and, later,
 // store/postgres (shared by several nodes).
 package store
@@ -13,14 +14,17 @@ import (
 	"log/slog"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/store/memory"
 	"github.com/presenced/presenced/store/sqlite"
 )
 
 // Backend is what every backend implements: the store of each domain,
-// and Close, which releases it (idempotent).
+// and Close, which releases it (idempotent). The daemon hands the same
+// Backend to every domain module.
 type Backend interface {
 	presence.Store
+	pua.Store
 	io.Closer
 }
 

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/pua"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -64,6 +65,14 @@ func TestOpen(t *testing.T) {
 			}
 			if len(st.Publications) != 1 || st.Publications[0].ID != "p1" {
 				t.Errorf("load: got %+v, want publication p1", st.Publications)
+			}
+			// The same backend stores the pua records.
+			pb := &pua.Batch{PutSubscriptions: []*pua.Subscription{{ID: "s1", NotifyBody: []byte("x")}}}
+			if err := b.WritePUA(context.Background(), pb); err != nil {
+				t.Fatalf("write pua: got error %v, want none", err)
+			}
+			if _, subs, err := b.LoadPUA(context.Background()); err != nil || len(subs) != 1 || subs[0].ID != "s1" {
+				t.Errorf("load pua: got %+v, %v, want subscription s1", subs, err)
 			}
 			if err := b.Close(); err != nil {
 				t.Errorf("close: got error %v, want none", err)

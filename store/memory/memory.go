@@ -4,28 +4,34 @@
 // the store; a test that restarts a module on the same *Store sees the
 // state the previous instance wrote, as after a restart on a real backend.
 //
-// Each domain has its own state and lock (presence.go: presenceState);
-// no method holds two of them.
+// Each domain has its own state and lock (presence.go: presenceState,
+// pua.go: puaState); no method holds two of them.
 package memory
 
 import (
 	"time"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/pua"
 )
 
 // Store holds the state of every domain. The zero value is not usable;
 // call New. It is safe for concurrent use.
 type Store struct {
 	presence presenceState
+	pua      puaState
 }
 
-var _ presence.Store = (*Store)(nil)
+var (
+	_ presence.Store = (*Store)(nil)
+	_ pua.Store      = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
 	s := &Store{}
 	s.presence.init()
+	s.pua.init()
 	return s
 }
 

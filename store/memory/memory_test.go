@@ -11,11 +11,15 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// TestPresence runs the conformance suite. A restart is another use of
-// the same *Store, as in a test that restarts the presence server.
-func TestPresence(t *testing.T) {
-	storetest.Presence(t, func(t *testing.T) storetest.Opener {
-		s := New()
-		return func(context.Context) (storetest.Store, error) { return s, nil }
-	})
+// newState is a fresh store. A restart is another use of the same
+// *Store, as in a test that restarts a module.
+func newState(t *testing.T) storetest.Opener {
+	s := New()
+	return func(context.Context) (storetest.Store, error) { return s, nil }
 }
+
+// TestPresence runs the presence conformance suite.
+func TestPresence(t *testing.T) { storetest.Presence(t, newState) }
+
+// TestPUA runs the pua conformance suite.
+func TestPUA(t *testing.T) { storetest.PUA(t, newState) }

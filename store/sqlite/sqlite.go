@@ -10,8 +10,8 @@
 // run on a separate pool of read-only connections, each in one read
 // transaction, so they see a consistent snapshot while writes go on.
 //
-// Each domain has one file (presence.go): its schema migrations, its
-// statements and its methods. The schema version of every domain is kept
+// Each domain has one file (presence.go, pua.go): its schema migrations,
+// its statements and its methods. The schema version of every domain is kept
 // in schema_migrations (see store/internal/migrate).
 package sqlite
 
@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/store/internal/migrate"
 
 	_ "modernc.org/sqlite" // registers driver "sqlite"
@@ -70,16 +71,20 @@ type Store struct {
 	stmts   []*sql.Stmt
 
 	presence presenceStmts
+	pua      puaStmts
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-var _ presence.Store = (*Store)(nil)
+var (
+	_ presence.Store = (*Store)(nil)
+	_ pua.Store      = (*Store)(nil)
+)
 
 // domains lists the schema of every domain, in creation order.
 func domains() []migrate.Domain {
-	return []migrate.Domain{presenceSchema()}
+	return []migrate.Domain{presenceSchema(), puaSchema()}
 }
 
 // Open opens the database file at path, creating it if needed, and brings
@@ -154,6 +159,7 @@ func open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 
 	p := preparer{db: s.writer}
 	s.presence.prepare(ctx, &p)
+	s.pua.prepare(ctx, &p)
 	s.stmts = p.stmts
 	if p.err != nil {
 		return nil, p.err

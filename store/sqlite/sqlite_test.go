@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,19 +14,25 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/pua"
+	"github.com/presenced/presenced/store/internal/migrate"
 	"github.com/presenced/presenced/store/internal/storetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// TestPresence runs the conformance suite on a file in a temporary
-// directory; a restart closes the file and opens it again.
-func TestPresence(t *testing.T) {
-	storetest.Presence(t, func(t *testing.T) storetest.Opener {
-		path := filepath.Join(t.TempDir(), "presenced.db")
-		return func(ctx context.Context) (storetest.Store, error) { return Open(ctx, path, Options{}) }
-	})
+// newState is a file in a temporary directory; a restart closes the file
+// and opens it again.
+func newState(t *testing.T) storetest.Opener {
+	path := filepath.Join(t.TempDir(), "presenced.db")
+	return func(ctx context.Context) (storetest.Store, error) { return Open(ctx, path, Options{}) }
 }
+
+// TestPresence runs the presence conformance suite.
+func TestPresence(t *testing.T) { storetest.Presence(t, newState) }
+
+// TestPUA runs the pua conformance suite.
+func TestPUA(t *testing.T) { storetest.PUA(t, newState) }
 
 func openTemp(t *testing.T) (*Store, string) {
 	t.Helper()
@@ -92,6 +100,8 @@ func TestSchema(t *testing.T) {
 		"table subscriptions":                 true,
 		"index subscriptions_presentity":      true,
 		"table authorizations":                true,
+		"table pua_publications":              true,
+		"table pua_subscriptions":             true,
 	}
 	rows, err := s.readers.QueryContext(ctx, `SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'`)
 	if err != nil {
@@ -141,36 +151,96 @@ func TestSchema(t *testing.T) {
 		}
 	}
 
-	// A reopen applies nothing more, and records version 1 once.
+	// A reopen applies nothing more, and records version 1 of each
+	// domain once.
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := Open(ctx, path, Options{})
+	var logs bytes.Buffer
+	s2, err := Open(ctx, path, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	var n, v int
-	if err := s2.readers.QueryRowContext(ctx,
-		`SELECT COUNT(*), MAX(version) FROM schema_migrations WHERE domain = 'presence'`).Scan(&n, &v); err != nil {
+	for _, domain := range []string{"presence", "pua"} {
+		var n, v int
+		if err := s2.readers.QueryRowContext(ctx,
+			`SELECT COUNT(*), MAX(version) FROM schema_migrations WHERE domain = ?`, domain).Scan(&n, &v); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 || v != 1 {
+			t.Errorf("%s migrations: got %d rows up to version %d, want 1 row of version 1", domain, n, v)
+		}
+	}
+	if strings.Contains(logs.String(), "schema migrated") {
+		t.Errorf("reopen logs: got %q, want no migration", logs.String())
+	}
+}
+
+// TestPUAMigratesPresenceFile opens a file written before the pua domain
+// existed: Open adds the pua tables and keeps the presence rows.
+func TestPUAMigratesPresenceFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "presenced.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 || v != 1 {
-		t.Errorf("presence migrations: got %d rows up to version %d, want 1 row of version 1", n, v)
+	_, err = migrate.Apply(ctx, db, []migrate.Domain{presenceSchema()}, migrate.Options{})
+	if err == nil {
+		_, err = db.ExecContext(ctx, `INSERT INTO publications (id, presentity, event, etag, content_type, sender)
+			VALUES ('old', 'sip:a@x', 'presence', 'e', 'application/pidf+xml', '')`)
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var logs bytes.Buffer
+	s, err := Open(ctx, path, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("open: got error %v, want none", err)
+	}
+	defer s.Close()
+	if want := "domain=pua from=0 to=1"; !strings.Contains(logs.String(), want) {
+		t.Errorf("logs: got %q, want %q", logs.String(), want)
+	}
+	if strings.Contains(logs.String(), "domain=presence") {
+		t.Errorf("logs: got %q, want no presence migration", logs.String())
+	}
+	st, err := s.LoadPresence(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Publications) != 1 || st.Publications[0].ID != "old" {
+		t.Errorf("presence publications: got %+v, want old", st.Publications)
+	}
+	sub := &pua.Subscription{ID: "s", NotifyBody: []byte("x")}
+	if err := s.WritePUA(ctx, &pua.Batch{PutSubscriptions: []*pua.Subscription{sub}}); err != nil {
+		t.Fatalf("write pua: got error %v, want none", err)
+	}
+	if _, subs, err := s.LoadPUA(ctx); err != nil || len(subs) != 1 || subs[0].ID != "s" {
+		t.Errorf("load pua: got %+v, %v, want subscription s", subs, err)
 	}
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	s, path := openTemp(t)
-	_, err := s.writer.ExecContext(t.Context(),
-		`INSERT INTO schema_migrations (domain, version, description, applied) VALUES ('presence', 2, 'future', 0)`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	_, err = Open(t.Context(), path, Options{})
-	if err == nil || !strings.Contains(err.Error(), "presence schema version 2 is newer than this binary's 1") {
-		t.Errorf("got error %v, want a newer-schema error", err)
+	for _, domain := range []string{"presence", "pua"} {
+		t.Run(domain, func(t *testing.T) {
+			s, path := openTemp(t)
+			_, err := s.writer.ExecContext(t.Context(),
+				`INSERT INTO schema_migrations (domain, version, description, applied) VALUES (?, 2, 'future', 0)`, domain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			_, err = Open(t.Context(), path, Options{})
+			if want := domain + " schema version 2 is newer than this binary's 1"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got error %v, want one containing %q", err, want)
+			}
+		})
 	}
 }
 
@@ -249,6 +319,73 @@ func TestConstraintFailureRollsBack(t *testing.T) {
 	}
 }
 
+// TestPUAConstraintFailureRollsBack makes SQLite itself reject the last
+// subscription of a pua batch: the publications and subscriptions before
+// it must go too.
+func TestPUAConstraintFailureRollsBack(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	_, err := s.writer.ExecContext(ctx, `CREATE TRIGGER no_poison BEFORE INSERT ON pua_subscriptions
+		WHEN NEW.id = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &pua.Batch{
+		PutPublications:  []*pua.Publication{{ID: "p", Body: []byte("x")}},
+		PutSubscriptions: []*pua.Subscription{{ID: "s"}, {ID: "poison"}},
+	}
+	err = s.WritePUA(ctx, b)
+	if err == nil || !strings.Contains(err.Error(), `write pua batch: put subscription "poison": `) ||
+		!strings.Contains(err.Error(), "poisoned row") {
+		t.Fatalf("got error %v, want the poisoned row's", err)
+	}
+	pubs, subs, err := s.LoadPUA(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pubs)+len(subs) != 0 {
+		t.Errorf("got %d publications, %d subscriptions, want none", len(pubs), len(subs))
+	}
+	b.PutSubscriptions = b.PutSubscriptions[:1]
+	if err := s.WritePUA(ctx, b); err != nil {
+		t.Errorf("good batch after the failure: got error %v, want none", err)
+	}
+}
+
+// TestPUALoadSeesOneSnapshot holds a pua load's read transaction open
+// across a write: the load must not see it.
+func TestPUALoadSeesOneSnapshot(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	put := func(id string) {
+		t.Helper()
+		err := s.WritePUA(ctx, &pua.Batch{PutPublications: []*pua.Publication{{ID: id}},
+			PutSubscriptions: []*pua.Subscription{{ID: id}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("one")
+	err := s.read(ctx, "test", func(tx *sql.Tx) error {
+		pubs, err := loadPUAPublications(ctx, tx)
+		if err != nil {
+			return err
+		}
+		put("two") // commits while the read transaction is open
+		subs, err := loadPUASubscriptions(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if len(pubs) != 1 || len(subs) != 1 {
+			t.Errorf("got %d publications and %d subscriptions, want 1 and 1", len(pubs), len(subs))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestLoadSeesOneSnapshot holds a load's read transaction open across a
 // write: the load must not see it.
 func TestLoadSeesOneSnapshot(t *testing.T) {
@@ -291,5 +428,11 @@ func TestClosedStore(t *testing.T) {
 	}
 	if _, err := s.LoadPresence(t.Context()); err == nil {
 		t.Error("load after close: got no error, want one")
+	}
+	if err := s.WritePUA(t.Context(), &pua.Batch{DeleteSubscriptions: []string{"x"}}); err == nil {
+		t.Error("pua write after close: got no error, want one")
+	}
+	if _, _, err := s.LoadPUA(t.Context()); err == nil {
+		t.Error("pua load after close: got no error, want one")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/pua"
 )
 
 func TestPresenceBatch(t *testing.T) {
@@ -43,6 +44,44 @@ func TestPresenceBatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := PresenceBatch(&tt.b)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("got error %v, want none", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestPUABatch(t *testing.T) {
+	now := time.Now()
+	far := time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	early := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		b       pua.Batch
+		wantErr string
+	}{
+		{"empty", pua.Batch{}, ""},
+		{"good", pua.Batch{
+			PutPublications:  []*pua.Publication{{ID: "p", Expires: now, Desired: now}},
+			PutSubscriptions: []*pua.Subscription{{ID: "s", Expires: now, NotifyAt: now}},
+		}, ""},
+		{"deletes are not checked", pua.Batch{DeletePublications: []string{""}, DeleteSubscriptions: []string{""}}, ""},
+		{"nil publication", pua.Batch{PutPublications: []*pua.Publication{{ID: "p"}, nil}}, "put publication 1: nil row"},
+		{"publication without id", pua.Batch{PutPublications: []*pua.Publication{{ETag: "e"}}}, "put publication 0: empty id"},
+		{"publication expires too late", pua.Batch{PutPublications: []*pua.Publication{{ID: "p", Expires: far}}}, "put publication 0: expires 2300-01-01T00:00:00Z out of range"},
+		{"publication desired too early", pua.Batch{PutPublications: []*pua.Publication{{ID: "p", Desired: early}}}, "desired 1600"},
+		{"nil subscription", pua.Batch{PutSubscriptions: []*pua.Subscription{nil}}, "put subscription 0: nil row"},
+		{"subscription without id", pua.Batch{PutSubscriptions: []*pua.Subscription{{ID: "s"}, {CallID: "c"}}}, "put subscription 1: empty id"},
+		{"subscription expires too early", pua.Batch{PutSubscriptions: []*pua.Subscription{{ID: "s", Expires: early}}}, "expires 1600"},
+		{"subscription desired too late", pua.Batch{PutSubscriptions: []*pua.Subscription{{ID: "s", Desired: far}}}, "desired 2300"},
+		{"subscription notify at too late", pua.Batch{PutSubscriptions: []*pua.Subscription{{ID: "s", NotifyAt: far}}}, "notify at 2300"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := PUABatch(&tt.b)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("got error %v, want none", err)

@@ -9,11 +9,13 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/pua"
 )
 
-// Store is a backend under test.
+// Store is a backend under test: every domain's store.
 type Store interface {
 	presence.Store
+	pua.Store
 	io.Closer
 }
 
