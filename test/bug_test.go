@@ -1,0 +1,152 @@
+package test
+
+import (
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/presenced/presenced/internal/siptest"
+)
+
+// The TestBug tests reproduce daemon bugs found by the bad-input, fuzz and
+// restart tests, each on its own, and fail until the bug is fixed. Each
+// says what is sent, what comes back, and what RFC or design rule it
+// breaks.
+
+// sqliteConfig is baseConfig on an SQLite file in dir, to restart on.
+func sqliteConfig(dir string) string {
+	return strings.Replace(baseConfig, "backend: memory", "backend: sqlite\n  path: "+strconv.Quote(filepath.Join(dir, "presenced.db")), 1)
+}
+
+// listSubscriptions returns the ids of the daemon's subscriptions.
+func listSubscriptions(t *testing.T, d *daemon) []string {
+	t.Helper()
+	var list []struct {
+		ID string `json:"id"`
+	}
+	if err := d.mi("subscriptions_list", nil, &list); err != nil {
+		t.Fatalf("subscriptions_list: %v", err)
+	}
+	var ids []string
+	for _, s := range list {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
+
+// metric returns the value of a Prometheus counter or gauge without
+// labels from the daemon's /metrics, 0 when absent.
+func metric(t *testing.T, d *daemon, name string) float64 {
+	t.Helper()
+	res, err := http.Get("http://" + d.MI + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// TestBugUnsubscribeRevivedAfterRestart: a subscription ended by an
+// un-SUBSCRIBE (answered 200, final NOTIFY terminated) is back after a
+// restart, and the daemon notifies a watcher that left.
+//
+// Cause: resubscribe (presence/subscribe.go) submits the store delete,
+// then dropSub queues the final NOTIFY before it sets sub.gone; sendNext
+// (presence/notify.go) sends it at once and, seeing !sub.gone, submits
+// the write-behind PutSubscriptions after the delete. The committer's
+// merge keeps the last change of a key, so the row is written back.
+// subExpired and a deny through watcher_authorize take the same path.
+func TestBugUnsubscribeRevivedAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, sqliteConfig(dir))
+	w := siptest.New(t, siptest.Options{Name: "leaver"})
+	pres := "sip:revived@127.0.0.1"
+	res, dlg, err := w.Subscribe(ctxT(t), d.UDP, siptest.Request{URI: pres, Headers: map[string]string{"Event": "presence", "Expires": "600"}})
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("subscribe: got %v %v, want 200", res, err)
+	}
+	_, i := w.WaitNotify(5*time.Second, 0, siptest.InDialog(dlg))
+	// Once the daemon has the 200 to its NOTIFY, none is in flight and the
+	// final NOTIFY goes out at once, as it does for any watcher that
+	// leaves a while after its last NOTIFY.
+	waitFor(t, 5*time.Second, "the NOTIFY's 200 to reach the daemon", func() bool {
+		return metric(t, d, "presenced_notify_sent_total") >= 1
+	})
+	res, err = dlg.Request(ctxT(t), sip.SUBSCRIBE, map[string]string{"Event": "presence", "Expires": "0"})
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("un-SUBSCRIBE: got %v %v, want 200", res, err)
+	}
+	w.WaitNotify(5*time.Second, i+1, func(r *sip.Request) bool {
+		return siptest.InDialog(dlg)(r) && strings.HasPrefix(siptest.Header(r, "Subscription-State"), "terminated")
+	})
+	if ids := listSubscriptions(t, d); len(ids) != 0 {
+		t.Fatalf("before the restart: got subscriptions %v, want none", ids)
+	}
+	d.stop()
+
+	d = startDaemon(t, sqliteConfig(dir))
+	if ids := listSubscriptions(t, d); len(ids) != 0 {
+		t.Errorf("after the restart: got subscriptions %v, want none (the watcher unsubscribed before)", ids)
+	}
+}
+
+// TestBugGracefulStopDropsSubscriptions: a subscription whose NOTIFY is
+// still unanswered when the daemon stops gracefully (SIGTERM) is deleted
+// from the store, so it is gone after the restart although the watcher
+// never failed. Under load every subscription with a NOTIFY in flight is
+// lost this way (TestRestartGraceful).
+//
+// Cause: server.Stop stops the SIP stack before the presence server; the
+// stack ends the NOTIFY client transactions with ErrStopped, notifyDone
+// (presence/notify.go) takes that as a transport failure and, with
+// end_subscription_on_timeout (the default), calls dropSubQuietly, whose
+// delete the committer flushes on the way out.
+func TestBugGracefulStopDropsSubscriptions(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, sqliteConfig(dir))
+	w := siptest.New(t, siptest.Options{Name: "slow", T1: 1000})
+	slow := make(chan struct{}, 1)
+	w.AnswerWith(func(*sip.Request) int {
+		select {
+		case slow <- struct{}{}:
+		default:
+		}
+		return 0 // no answer yet: the NOTIFY stays in flight
+	})
+	pres := "sip:inflight@127.0.0.1"
+	res, _, err := w.Subscribe(ctxT(t), d.UDP, siptest.Request{URI: pres, Headers: map[string]string{"Event": "presence", "Expires": "600"}})
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("subscribe: got %v %v, want 200", res, err)
+	}
+	select {
+	case <-slow:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no NOTIFY after the SUBSCRIBE")
+	}
+	before := listSubscriptions(t, d)
+	if len(before) != 1 {
+		t.Fatalf("before the stop: got subscriptions %v, want one", before)
+	}
+	d.stop() // well within the NOTIFY's 64*T1
+
+	d = startDaemon(t, sqliteConfig(dir))
+	if after := listSubscriptions(t, d); len(after) != 1 || after[0] != before[0] {
+		t.Errorf("after a graceful restart: got subscriptions %v, want %v (acknowledged, never ended)", after, before)
+	}
+}
