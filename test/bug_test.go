@@ -150,3 +150,108 @@ func TestBugGracefulStopDropsSubscriptions(t *testing.T) {
 		t.Errorf("after a graceful restart: got subscriptions %v, want %v (acknowledged, never ended)", after, before)
 	}
 }
+
+// TestBugSubscribeUnusableContact: a SUBSCRIBE whose Contact cannot be a
+// remote target gets 200 and then never a NOTIFY: the subscription is
+// dropped silently at the first NOTIFY ("cannot build notify"). RFC 3261
+// 8.1.1.8 and 12.1.2 want exactly one SIP or SIPS URI in the Contact of a
+// request that makes a dialog, and RFC 6665 4.2.1 wants a NOTIFY at once
+// after the 200; such a SUBSCRIBE should get 400.
+//
+// Cause: handleSubscribe (presence/subscribe.go) checks only that a
+// Contact is present; the remote target is parsed lazily by parseURIs
+// (presence/notify.go) when the first NOTIFY is built. With two URIs the
+// last one is taken.
+func TestBugSubscribeUnusableContact(t *testing.T) {
+	d := startDaemon(t, baseConfig)
+	for _, tc := range []struct{ name, contact string }{
+		{"wildcard", "*"},
+		{"tel URI", "<tel:+15551234567>"},
+		{"no host", "<sip:w@>"},
+		{"two URIs", "<sip:a@127.0.0.1:9>, <sip:b@127.0.0.1:9>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, "udp", d.UDP.String())
+			id := "contact-" + rawID()
+			c.send(rawReq("SUBSCRIBE", "sip:contact-"+rawID()+"@127.0.0.1", id, c.Local(), "UDP", []string{"Event: presence", "Contact: " + tc.contact}, ""))
+			if res := c.response(id, 5*time.Second); res == nil || res.Code != 400 {
+				t.Errorf("SUBSCRIBE with Contact %s: got %v, want 400", tc.contact, res)
+			}
+		})
+	}
+}
+
+// TestBugRequireNotChecked: a request requiring an extension the daemon
+// does not support is served as if it did not. RFC 3261 8.2.2.3: the UAS
+// MUST answer 420 (Bad Extension) with an Unsupported header listing the
+// option tags it does not understand.
+//
+// Cause: neither sipnet's checks (sipnet/validate.go checkRequest) nor the
+// handlers look at Require.
+func TestBugRequireNotChecked(t *testing.T) {
+	d := startDaemon(t, baseConfig)
+	uri := "sip:require@127.0.0.1"
+	for _, tc := range []struct {
+		method string
+		extra  []string
+		body   string
+	}{
+		{"OPTIONS", nil, ""},
+		{"PUBLISH", []string{"Event: presence", "Content-Type: application/pidf+xml"}, string(pidfDoc(uri, "open", "x"))},
+		{"SUBSCRIBE", []string{"Event: presence", "Contact: <sip:w@127.0.0.1:9>"}, ""},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			c := dialRaw(t, "udp", d.UDP.String())
+			id := "require-" + rawID()
+			c.send(rawReq(tc.method, uri, id, c.Local(), "UDP", append([]string{"Require: x-no-such-extension"}, tc.extra...), tc.body))
+			res := c.response(id, 5*time.Second)
+			if res == nil || res.Code != 420 || !strings.Contains(res.Get("Unsupported"), "x-no-such-extension") {
+				t.Errorf("%s with Require x-no-such-extension: got %v (Unsupported %q), want 420 with Unsupported: x-no-such-extension", tc.method, res, res.Get("Unsupported"))
+			}
+		})
+	}
+}
+
+// TestBugRepeatedSingleValueHeaders: a request with two Call-ID, From, To
+// or CSeq headers is served (the parser keeps one of them: the response
+// to a double Call-ID carries the second). RFC 3261 7.3 allows repeated
+// header rows only for comma-separated lists, and the RFC 4475 torture
+// test "multi01" (multiple values in single-value required fields) says an
+// element receiving it MUST respond 400.
+//
+// Cause: sipgo's parser accepts the repetition and sipnet's checkRequest
+// (sipnet/validate.go) does not count these headers.
+func TestBugRepeatedSingleValueHeaders(t *testing.T) {
+	d := startDaemon(t, baseConfig)
+	for _, h := range []string{"Call-ID: second-call-id", "From: <sip:other@127.0.0.1>;tag=second", "To: <sip:other@127.0.0.1>", "CSeq: 7 OPTIONS", "Max-Forwards: 5"} {
+		name, _, _ := strings.Cut(h, ":")
+		t.Run(name, func(t *testing.T) {
+			c := dialRaw(t, "udp", d.UDP.String())
+			id := "multi-" + rawID()
+			// X-Sep keeps the second row from replacing the first in rawReq.
+			c.send(rawReq("OPTIONS", "sip:x@127.0.0.1", id, c.Local(), "UDP", []string{"X-Sep: 1", h}, ""))
+			res := c.response("", 5*time.Second)
+			if res == nil || res.Code != 400 {
+				t.Errorf("OPTIONS with two %s headers: got %v, want 400", name, res)
+			}
+		})
+	}
+}
+
+// TestBugLowerCaseMethod: method names are case-sensitive (RFC 3261 7.1),
+// so "options" is an unknown extension method and gets 405 with Allow.
+// The daemon answers 400 "CSeq method does not match the request",
+// although the request line and the CSeq both say "options".
+//
+// Cause: sipgo's parseRequestLine upper-cases the method of the request
+// line but not the one of the CSeq, and sipnet's checkRequest compares
+// the two.
+func TestBugLowerCaseMethod(t *testing.T) {
+	d := startDaemon(t, baseConfig)
+	c := dialRaw(t, "udp", d.UDP.String())
+	id := "lower-" + rawID()
+	c.send(rawReq("options", "sip:x@127.0.0.1", id, c.Local(), "UDP", nil, ""))
+	if res := c.response(id, 5*time.Second); res == nil || res.Code != 405 || res.Get("Allow") == "" {
+		t.Errorf("request with method \"options\": got %v, want 405 with Allow", res)
+	}
+}

@@ -215,6 +215,9 @@ type rawResponse struct {
 
 // Get returns the first value of a header, "" if absent.
 func (r *rawResponse) Get(name string) string {
+	if r == nil {
+		return ""
+	}
 	if v := r.Headers[strings.ToLower(name)]; len(v) > 0 {
 		return v[0]
 	}
