@@ -1,11 +1,13 @@
 package test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/internal/siptest"
+	"github.com/presenced/presenced/internal/testpeer"
 )
 
 type puaReply struct {
@@ -130,4 +132,65 @@ func TestPUASubscribeMI(t *testing.T) {
 		var subs []any
 		return d.mi("subscriptions_list", nil, &subs) == nil && len(subs) == 0
 	})
+}
+
+// TestPUA412RecoveryOnePublication: the presence server loses its state
+// (a restart with the memory store); the pua's next refresh gets 412 and
+// re-publishes, and the server ends with exactly one publication — the
+// orphan OpenSIPS#2249 leaves never appears.
+func TestPUA412RecoveryOnePublication(t *testing.T) {
+	port := testpeer.FreePort(t, "udp+tcp")
+	serverCfg := fmt.Sprintf(`
+sip:
+  listen: ["udp:127.0.0.1:%d", "tcp:127.0.0.1:%d"]
+  t1_ms: 100
+mi: {enabled: true, listen: "127.0.0.1:0"}
+store: {backend: memory}
+log: {level: warn}
+pua: {enabled: false}
+pua_mi: {enabled: false}
+presence:
+  min_expires_publish: 1
+  max_expires_publish: 3
+  default_expires_publish: 3
+`, port, port)
+	a := startDaemon(t, serverCfg)
+	b := startDaemon(t, baseConfig+fmt.Sprintf("presence: {enabled: false}\npua: {presence_server: \"sip:127.0.0.1:%d\", min_expires: 1}\n", port))
+	pres := "sip:quinn@127.0.0.1"
+	var rep puaReply
+	if err := b.mi("pua_publish", []any{pres, -1, "presence", "application/pidf+xml", ".", ".", string(pidfDoc(pres, "open", "kept"))}, &rep); err != nil || rep.Code != 200 {
+		t.Fatalf("pua_publish: got %+v %v", rep, err)
+	}
+	count := func(d *daemon) int {
+		var list []struct{ Publications []struct{ ETag string } }
+		if err := d.mi("presence_list", []any{pres}, &list); err != nil {
+			return -1
+		}
+		n := 0
+		for _, p := range list {
+			n += len(p.Publications)
+		}
+		return n
+	}
+	if n := count(a); n != 1 {
+		t.Fatalf("before the restart: got %d publications, want 1", n)
+	}
+	a.stop()
+	a2 := startDaemon(t, serverCfg)
+	waitFor(t, 10*time.Second, "the publication to come back", func() bool { return count(a2) == 1 })
+	// Two more refresh periods: still exactly one.
+	var etags []string
+	waitFor(t, 10*time.Second, "two refreshes", func() bool {
+		var recs []puaRecord
+		if b.mi("pua_list", nil, &recs) != nil || len(recs) != 1 {
+			return false
+		}
+		if len(etags) == 0 || etags[len(etags)-1] != recs[0].ETag {
+			etags = append(etags, recs[0].ETag)
+		}
+		return len(etags) >= 3
+	})
+	if n := count(a2); n != 1 {
+		t.Fatalf("after recovery and refreshes: got %d publications, want exactly 1", n)
+	}
 }
