@@ -407,6 +407,27 @@ func TestBadInputSubscribe(t *testing.T) {
 			t.Errorf("%s: got %v %v, want %d", tc.name, res, err, tc.want)
 		}
 	}
+
+	// A Contact naming the daemon itself: its NOTIFY comes back to it, is
+	// refused (405), and that ends the subscription; nothing loops.
+	c := dialRaw(t, "udp", d.UDP.String())
+	id := "self-" + rawID()
+	c.send(rawReq("SUBSCRIBE", "sip:self@127.0.0.1", id, c.Local(), "UDP", []string{"Event: presence", "Contact: <sip:presence@" + d.UDP.String() + ">"}, ""))
+	if res := c.response(id, 5*time.Second); res == nil || res.Code != 200 {
+		t.Fatalf("SUBSCRIBE with the daemon as Contact: got %v, want 200", res)
+	}
+	waitFor(t, 10*time.Second, "the self-subscription to end", func() bool {
+		var subs []struct{ Presentity string }
+		if err := d.mi("subscriptions_list", nil, &subs); err != nil {
+			return false
+		}
+		for _, s := range subs {
+			if s.Presentity == "sip:self@127.0.0.1" {
+				return false
+			}
+		}
+		return true
+	})
 	stillServing(t, d, lw)
 }
 
