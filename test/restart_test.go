@@ -30,8 +30,9 @@ import (
 
 // The restart tests run the real binary as a subprocess on an SQLite file,
 // put it under load from in-Go user agents (publishers, subscribers and
-// long-lived watchers), stop it (kill -9, or SIGTERM), start it again on
-// the same ports and file, and check that nothing acknowledged was lost:
+// long-lived watchers, one of which holds a NOTIFY unanswered at the
+// time), stop it (kill -9, or SIGTERM), start it again on the same ports
+// and file, and check that nothing acknowledged was lost:
 // every publication and subscription that got its 200 is listed, a
 // refresh with a pre-restart entity-tag gets 200, a pre-restart watcher's
 // next NOTIFY has a higher CSeq than any before, and its dialog still
@@ -467,6 +468,29 @@ type watcher struct {
 	ua  *siptest.UA
 	dlg *siptest.Dialog
 	pub *pubTrack
+
+	// Once held is set, the watcher keeps its next NOTIFY unanswered
+	// until release is closed, and tells arrived it has it: the daemon is
+	// stopped with that NOTIFY in flight.
+	held    atomic.Bool
+	arrived chan struct{}
+	release chan struct{}
+}
+
+// holdNotifies makes w keep the NOTIFYs it gets unanswered once held is
+// set (see watcher).
+func (w *watcher) holdNotifies() {
+	w.arrived, w.release = make(chan struct{}, 1), make(chan struct{})
+	w.ua.AnswerWith(func(*sip.Request) int {
+		if w.held.Load() {
+			select {
+			case w.arrived <- struct{}{}:
+			default:
+			}
+			<-w.release
+		}
+		return 200
+	})
 }
 
 // cseqs returns the CSeqs of the NOTIFYs of the watcher's dialog from
@@ -523,6 +547,7 @@ func testRestart(t *testing.T, sig syscall.Signal) {
 		}
 		w.dlg = dlg
 		w.ua.WaitNotify(10*time.Second, 0, siptest.InDialog(dlg))
+		w.holdNotifies()
 		ws = append(ws, w)
 	}
 
@@ -552,9 +577,18 @@ func testRestart(t *testing.T, sig syscall.Signal) {
 		}
 		return l.ackedPubs.Load() >= 150 && l.ackedSubs.Load() >= 50
 	})
+	// The first watcher has a NOTIFY unanswered when the daemon stops: a
+	// subscription is not the watcher's to lose because of that.
+	ws[0].held.Store(true)
+	select {
+	case <-ws[0].arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no NOTIFY for the first watcher to hold")
+	}
 	before := make([]uint32, len(ws))
 	seen := make([]int, len(ws))
 	err := d.stop(sig, 30*time.Second)
+	close(ws[0].release)
 	cancel()
 	l.wg.Wait()
 	for i, w := range ws {
