@@ -106,6 +106,8 @@ func (sh *pshard) notifyDone(sub *subState, terminal bool, res *sip.Response, er
 	switch {
 	case err == nil && res.StatusCode < 300:
 		s.m.notifySent.Inc()
+	case errors.Is(err, sipnet.ErrStopped):
+		// Our own shutdown, not the watcher's failure: keep it.
 	case err != nil:
 		outcome := "transport"
 		if errors.Is(err, sipnet.ErrTimeout) {

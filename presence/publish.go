@@ -28,6 +28,10 @@ type publishReq struct {
 // body type and content, then entity-tag and expiry) and hands it to the
 // presentity's shard. It runs on a SIP worker goroutine.
 func (s *Server) handlePublish(tx *sipnet.ServerTx) {
+	if tx.RejectUnsupported() {
+		s.m.responses.WithLabelValues("PUBLISH", "420").Inc()
+		return
+	}
 	req := tx.Request()
 	name, _, ok := eventHeader(req)
 	pkg := s.pkgs[name]

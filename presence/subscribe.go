@@ -35,6 +35,10 @@ type subscribeReq struct {
 // to the shard of the presentity it is for. It runs on a SIP worker
 // goroutine.
 func (s *Server) handleSubscribe(tx *sipnet.ServerTx) {
+	if tx.RejectUnsupported() {
+		s.m.responses.WithLabelValues("SUBSCRIBE", "420").Inc()
+		return
+	}
 	req := tx.Request()
 	name, eventID, ok := eventHeader(req)
 	if !ok || (s.pkgs[name] == nil && !s.isWinfo(name)) {
@@ -73,8 +77,20 @@ func (s *Server) handleSubscribe(tx *sipnet.ServerTx) {
 		callID: string(*callID), fromTag: fromTag, fromURI: from.Address.String(), fromName: from.DisplayName,
 		toURI: to.Address.String(), cseq: cseq.SeqNo, transport: tx.Transport(), source: tx.Source().String(),
 	}
+	contacts := req.GetHeaders("Contact")
+	if len(contacts) > 1 {
+		s.reply(tx, 400, "Bad Request (more than one Contact)")
+		return
+	}
 	if c := req.Contact(); c != nil {
+		if c.Address.Wildcard || c.Address.Host == "" || (c.Address.Scheme != "sip" && c.Address.Scheme != "sips") {
+			s.reply(tx, 400, "Bad Request (Contact is not a SIP URI with a host)")
+			return
+		}
 		r.contact = c.Address.String()
+	} else if len(contacts) == 1 {
+		s.reply(tx, 400, "Bad Request (malformed Contact)")
+		return
 	}
 	if toTag, _ := to.Params.Get("tag"); toTag != "" {
 		r.id = r.callID + ";" + toTag + ";" + fromTag
@@ -334,12 +350,14 @@ func (sh *pshard) dropSub(sub *subState, final bool, reason string) {
 	s.subs.Delete(sub.ID)
 	sh.Cancel(&sub.timer)
 	s.m.subscriptions.Dec()
+	// Gone before the final NOTIFY is queued: sending it must not write
+	// the record back after the caller deleted it.
+	sub.gone = true
 	if final {
 		sh.queueNotify(sub, pendingNotify{full: true, terminal: true, reason: reason})
 	} else {
 		sub.queue = nil
 	}
-	sub.gone = true
 	prev := sub.Status
 	sub.Status = StatusTerminated
 	if reason == "" {

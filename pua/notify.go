@@ -12,6 +12,9 @@ import (
 // our tag, the To tag) and hands it to the record's shard; a NOTIFY for no
 // dialog of ours gets 481. It runs on a SIP worker goroutine.
 func (c *Client) handleNotify(tx *sipnet.ServerTx) {
+	if tx.RejectUnsupported() {
+		return
+	}
 	req := tx.Request()
 	cid, to, from := req.CallID(), req.To(), req.From()
 	if cid == nil || to == nil || from == nil {
@@ -139,7 +142,7 @@ func (sh *pshard) notify(tx *sipnet.ServerTx, id string) {
 		sh.dropSub(rec, false)
 		return
 	}
-	wanted := rec.Desired.IsZero() || rec.Desired.After(time.Now())
+	wanted := !rec.leaving && (rec.Desired.IsZero() || rec.Desired.After(time.Now()))
 	switch ss.Reason {
 	case "", "deactivated", "timeout", "probation", "giveup":
 		if wanted && (ss.Reason != "giveup" || ss.RetryAfter >= 0) {

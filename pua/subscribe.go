@@ -42,6 +42,7 @@ type subRec struct {
 	queue    []*subOp
 	attempts int
 	ending   bool // unsubscribed: kept a few seconds for the final NOTIFY
+	leaving  bool // the owner unsubscribed: a terminated NOTIFY must not re-subscribe
 	gone     bool
 }
 
@@ -126,10 +127,13 @@ func (sh *pshard) subscribe(r SubscribeRequest, done func(Result)) {
 	if r.ExtraHeaders != nil {
 		rec.ExtraHeaders = r.ExtraHeaders
 	}
-	if r.Expires == Forever {
-		rec.Desired = time.Time{}
-	} else if r.Expires > 0 {
-		rec.Desired = time.Now().Add(time.Duration(r.Expires) * time.Second)
+	switch {
+	case r.Expires == Forever:
+		rec.Desired, rec.leaving = time.Time{}, false
+	case r.Expires > 0:
+		rec.Desired, rec.leaving = time.Now().Add(time.Duration(r.Expires)*time.Second), false
+	default:
+		rec.leaving = true
 	}
 	rec.queue = append(rec.queue, &subOp{unsubscribe: r.Expires == 0, expires: r.Expires, done: done})
 	sh.pumpSub(rec)

@@ -130,6 +130,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 
 	s.stack.Handle(sip.OPTIONS, func(tx *sipnet.ServerTx) {
+		if tx.RejectUnsupported() {
+			return
+		}
 		hdrs := []sip.Header{sip.NewHeader("Allow", strings.Join(s.stack.Methods(), ", "))}
 		if allowEvents != "" {
 			hdrs = append(hdrs, sip.NewHeader("Allow-Events", allowEvents))

@@ -456,3 +456,37 @@ func (t *serverTx) drop() {
 	t.last = nil
 	t.s.st.serverTx.Add(-1)
 }
+
+// RejectUnsupported answers 420 Bad Extension, with an Unsupported header
+// listing them, when the request Requires option tags not in supported
+// (RFC 3261 8.2.2.3), and reports whether it did. User agent handlers
+// call it first; a proxy does not (it checks Proxy-Require instead).
+func (tx *ServerTx) RejectUnsupported(supported ...string) bool {
+	var missing []string
+	for _, h := range tx.req.Headers() {
+		if !strings.EqualFold(h.Name(), "Require") {
+			continue
+		}
+		for _, opt := range strings.Split(h.Value(), ",") {
+			opt = strings.TrimSpace(opt)
+			if opt == "" {
+				continue
+			}
+			known := false
+			for _, s := range supported {
+				if strings.EqualFold(s, opt) {
+					known = true
+					break
+				}
+			}
+			if !known {
+				missing = append(missing, opt)
+			}
+		}
+	}
+	if len(missing) == 0 || tx.req.Method == sip.ACK || tx.req.Method == sip.CANCEL {
+		return false
+	}
+	_ = tx.Reply(420, "Bad Extension", sip.NewHeader("Unsupported", strings.Join(missing, ", ")))
+	return true
+}

@@ -316,6 +316,8 @@ func (s *Stack) readTCP(tc *tcpConn) {
 // when the request can be answered.
 func (s *Stack) frameTCP(tc *tcpConn, stream *sip.ParserStream) bool {
 	for stream.Buffer().Len() > 0 {
+		raw := stream.Buffer().Bytes()
+		repeated, method := repeatedRawHeader(raw), rawMethod(raw)
 		msg, _, err := stream.ParseNext()
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
@@ -349,7 +351,7 @@ func (s *Stack) frameTCP(tc *tcpConn, stream *sip.ParserStream) bool {
 			idx = int(maphash.String(s.seed, string(*cid)) % uint64(len(s.own)))
 		}
 		select {
-		case s.own[idx] <- job{msg: msg, tcp: tc, src: tc.remote}:
+		case s.own[idx] <- job{msg: msg, tcp: tc, src: tc.remote, repeated: repeated, method: method}:
 		case <-s.quit:
 			return false
 		}

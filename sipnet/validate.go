@@ -17,13 +17,100 @@ func checkRequest(req *sip.Request) (int, string) {
 	if r := missingHeader(req); r != "" {
 		return 400, "Bad Request (missing " + r + " header)"
 	}
-	if cseq := req.CSeq(); cseq.MethodName != req.Method {
+	if cseq := req.CSeq(); !strings.EqualFold(string(cseq.MethodName), string(req.Method)) {
 		return 400, "Bad Request (CSeq method does not match the request)"
+	}
+	if r := repeatedHeader(req); r != "" {
+		return 400, "Bad Request (more than one " + r + " header)"
 	}
 	if req.Recipient.Scheme == "" || (req.Recipient.Host == "" && req.Recipient.Raw() == "") {
 		return 400, "Bad Request (malformed Request-URI)"
 	}
 	return 0, ""
+}
+
+// repeatedRawHeader scans the header section of a raw message (up to the
+// first empty line) for a header that may appear once (RFC 3261 section 20)
+// but appears more often, and names it; "" if none does. sipgo's parser
+// keeps only the last of repeated Call-ID, From, To and CSeq rows, so the
+// check needs the raw bytes (RFC 4475 torture test multi01 wants a 400).
+func repeatedRawHeader(data []byte) string {
+	var names []string
+	first := true
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		line := data
+		if i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		line = bytes.TrimRight(line, "\r")
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			continue // folded continuation
+		}
+		if first {
+			first = false // the start line
+			continue
+		}
+		if c := bytes.IndexByte(line, ':'); c > 0 {
+			names = append(names, string(bytes.TrimSpace(line[:c])))
+		}
+	}
+	return repeatedName(names)
+}
+
+// rawMethod returns the method token of a raw request as sent: sipgo's
+// parser upper-cases it, but methods are case-sensitive (RFC 3261 7.1), so
+// "options" is an unknown extension method, not OPTIONS.
+func rawMethod(data []byte) string {
+	if i := bytes.IndexByte(data, ' '); i > 0 && i < 32 {
+		return string(data[:i])
+	}
+	return ""
+}
+
+// repeatedHeader is repeatedRawHeader for a parsed request.
+func repeatedHeader(req *sip.Request) string {
+	var names []string
+	for _, h := range req.Headers() {
+		names = append(names, h.Name())
+	}
+	return repeatedName(names)
+}
+
+func repeatedName(names []string) string {
+	var callID, from, to, cseq, maxfwd int
+	for _, n := range names {
+		switch strings.ToLower(n) {
+		case "call-id", "i":
+			callID++
+		case "from", "f":
+			from++
+		case "to", "t":
+			to++
+		case "cseq":
+			cseq++
+		case "max-forwards":
+			maxfwd++
+		}
+	}
+	switch {
+	case callID > 1:
+		return "Call-ID"
+	case from > 1:
+		return "From"
+	case to > 1:
+		return "To"
+	case cseq > 1:
+		return "CSeq"
+	case maxfwd > 1:
+		return "Max-Forwards"
+	}
+	return ""
 }
 
 func missingHeader(req *sip.Request) string {

@@ -18,6 +18,10 @@ type job struct {
 	src netip.AddrPort
 	udp *udpListener
 	tcp *tcpConn
+	// repeated names a single-value header the raw message repeats (the
+	// parser keeps only one of them), "" if none.
+	repeated string
+	method   string // the request method as sent, see rawMethod
 }
 
 // inbound says where a request came from and how to answer it.
@@ -27,6 +31,8 @@ type inbound struct {
 	local     netip.AddrPort
 	udp       *udpListener
 	tcp       *tcpConn
+	repeated  string // see job.repeated
+	method    string // see job.method
 }
 
 // worker processes jobs until Stop. Workers are the only goroutines that
@@ -60,7 +66,7 @@ func (s *Stack) process(j job) {
 		}
 		return
 	}
-	in := inbound{transport: "tcp", src: j.src, local: j.tcp.local, tcp: j.tcp}
+	in := inbound{transport: "tcp", src: j.src, local: j.tcp.local, tcp: j.tcp, repeated: j.repeated, method: j.method}
 	s.handleMessage(j.msg, in)
 }
 
@@ -69,6 +75,8 @@ func (s *Stack) handleDatagram(data []byte, in inbound) {
 	if isKeepalive(data) {
 		return
 	}
+	in.repeated = repeatedRawHeader(data)
+	in.method = rawMethod(data)
 	msg, err := s.parser.ParseSIP(data)
 	if err != nil {
 		s.st.parseErrors.Add(1)
@@ -109,7 +117,19 @@ func (s *Stack) handleMessage(msg sip.Message, in inbound) {
 }
 
 func (s *Stack) handleRequest(req *sip.Request, in inbound) {
-	if code, reason := checkRequest(req); code != 0 {
+	code, reason := checkRequest(req)
+	if code == 0 && in.repeated != "" {
+		code, reason = 400, "Bad Request (more than one "+in.repeated+" header)"
+	}
+	if code == 0 && in.method != "" && in.method != string(req.Method) && req.Method != sip.ACK {
+		// A case variant of a known method is an unknown extension method.
+		code = 405
+	}
+	if code == 405 {
+		s.replyStateless(req, in, 405, "Method Not Allowed", sip.NewHeader("Allow", strings.Join(s.Methods(), ", ")))
+		return
+	}
+	if code != 0 {
 		if req.Method == sip.ACK || !routableVia(req) {
 			s.st.dropped.Add(1)
 			return
@@ -166,7 +186,7 @@ func responseDest(via *sip.ViaHeader, src netip.AddrPort) netip.AddrPort {
 
 // replyStateless answers a request outside any transaction: the 400s and
 // 505s of checks that run before matching.
-func (s *Stack) replyStateless(req *sip.Request, in inbound, code int, reason string) {
+func (s *Stack) replyStateless(req *sip.Request, in inbound, code int, reason string, hdrs ...sip.Header) {
 	if code == 400 || code == 505 || code == 513 {
 		s.st.badRequests.Add(1)
 	}
@@ -177,6 +197,9 @@ func (s *Stack) replyStateless(req *sip.Request, in inbound, code int, reason st
 		}
 	}
 	res := newResponse(req, code, reason, tag, s.cfg.UserAgent)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
 	buf := s.encode(res)
 	defer s.enc.Put(buf)
 	if in.tcp != nil {
