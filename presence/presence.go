@@ -77,7 +77,7 @@ type Server struct {
 	policy  policy
 
 	group  *shard.Group
-	shards []*pshard // by shard index
+	shards []*pshard            // by shard index
 	subs   *shard.Index[string] // subscription id -> presentity
 	commit *commit.Committer[*Batch]
 
