@@ -180,6 +180,14 @@ func TestBadInputGarbage(t *testing.T) {
 			return []byte("SIP/2.0 abc OK\r\nVia: SIP/2.0/UDP " + local + ";branch=z9hG4bK-x\r\nCall-ID: " + id + "\r\n\r\n")
 		}},
 	})
+	t.Run("burst of 5000 garbage datagrams", func(t *testing.T) {
+		c := dialRaw(t, "udp", d.UDP.String())
+		for i := range 5000 {
+			c.send(randomBytes(uint64(100+i), 1+i%1400))
+		}
+		c.ping(10 * time.Second)
+		c.expectNothing(150 * time.Millisecond)
+	})
 	stillServing(t, d, lw)
 }
 
@@ -349,6 +357,12 @@ func TestBadInputPublish(t *testing.T) {
 	c.send(rawReq("PUBLISH", uri, id, c.Local(), "UDP", []string{"Event: dialog", "SIP-If-Match: " + res.Get("SIP-ETag")}, ""))
 	if res := c.response(id, 5*time.Second); res == nil || res.Code != 412 {
 		t.Errorf("refresh of a presence entity-tag as dialog: got %v, want 412", res)
+	}
+	// Nor for another presentity.
+	id = "etag-" + rawID()
+	c.send(rawReq("PUBLISH", "sip:someone-else@127.0.0.1", id, c.Local(), "UDP", []string{"Event: presence", "SIP-If-Match: " + res.Get("SIP-ETag")}, ""))
+	if res := c.response(id, 5*time.Second); res == nil || res.Code != 412 {
+		t.Errorf("refresh of another presentity's entity-tag: got %v, want 412", res)
 	}
 	stillServing(t, d, lw)
 }
