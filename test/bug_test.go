@@ -228,8 +228,7 @@ func TestBugRepeatedSingleValueHeaders(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := dialRaw(t, "udp", d.UDP.String())
 			id := "multi-" + rawID()
-			// X-Sep keeps the second row from replacing the first in rawReq.
-			c.send(rawReq("OPTIONS", "sip:x@127.0.0.1", id, c.Local(), "UDP", []string{"X-Sep: 1", h}, ""))
+			c.send(rawReq("OPTIONS", "sip:x@127.0.0.1", id, c.Local(), "UDP", []string{"+" + h}, ""))
 			res := c.response("", 5*time.Second)
 			if res == nil || res.Code != 400 {
 				t.Errorf("OPTIONS with two %s headers: got %v, want 400", name, res)
@@ -254,4 +253,41 @@ func TestBugLowerCaseMethod(t *testing.T) {
 	if res := c.response(id, 5*time.Second); res == nil || res.Code != 405 || res.Get("Allow") == "" {
 		t.Errorf("request with method \"options\": got %v, want 405 with Allow", res)
 	}
+}
+
+// TestBugTCPSplitRequest: over TCP, a request whose header section the
+// daemon reads in two pieces gets 405 Method Not Allowed: an OPTIONS with
+// a 6 KB header, or the request of a pipelined burst that straddles a
+// 4 KB read. (Regression of the lower-case method check.)
+//
+// Cause: frameTCP (sipnet/tcp.go) takes rawMethod and repeatedRawHeader
+// from stream.Buffer() before each ParseNext, but sipgo's ParserStream has
+// already consumed the start line (and the complete headers) of a message
+// it could not finish; on the next read the buffer starts inside the
+// headers, rawMethod returns the name of a header ("X-Pad:"), which is not
+// the method, and handleRequest (sipnet/worker.go) answers 405. The
+// repeated-header check sees only part of the headers the same way.
+func TestBugTCPSplitRequest(t *testing.T) {
+	d := startDaemon(t, baseConfig)
+	t.Run("6 KB header", func(t *testing.T) {
+		c := dialRaw(t, "tcp", d.TCP.String())
+		id := "long-" + rawID()
+		c.send(rawReq("OPTIONS", "sip:x@127.0.0.1", id, c.Local(), "TCP", []string{"X-Pad: " + strings.Repeat("p", 6000)}, ""))
+		if res := c.response(id, 5*time.Second); res == nil || res.Code != 200 {
+			t.Errorf("OPTIONS with a 6 KB header over TCP: got %v, want 200", res)
+		}
+	})
+	t.Run("40 pipelined requests", func(t *testing.T) {
+		c := dialRaw(t, "tcp", d.TCP.String())
+		var burst []byte
+		for i := range 40 {
+			burst = append(burst, rawReq("OPTIONS", "sip:x@127.0.0.1", "pipe-"+strconv.Itoa(i), c.Local(), "TCP", nil, "")...)
+		}
+		c.send(burst) // about 10 KB
+		for i := range 40 {
+			if res := c.response("pipe-"+strconv.Itoa(i), 5*time.Second); res == nil || res.Code != 200 {
+				t.Errorf("request %d of the burst: got %v, want 200", i, res)
+			}
+		}
+	})
 }

@@ -346,7 +346,7 @@ func rawID() string { return strconv.FormatUint(rand.Uint64(), 36) }
 // rport to local, Max-Forwards, From with a tag, To, Call-ID, CSeq 1
 // method), then extra, then Content-Length and body. An extra header
 // "-Name" removes the usual header Name; "Name: value" with a usual name
-// replaces it.
+// replaces it; "+Name: value" is added after the usual one.
 func rawReq(method, ruri, callID, local, transport string, extra []string, body string) []byte {
 	usual := []string{
 		"Via: SIP/2.0/" + transport + " " + local + ";branch=z9hG4bK-" + rawID() + ";rport",
@@ -363,6 +363,10 @@ func rawReq(method, ruri, callID, local, transport string, extra []string, body 
 	var rest []string
 	setCL := true
 	for _, e := range extra {
+		if add, ok := strings.CutPrefix(e, "+"); ok {
+			rest = append(rest, add)
+			continue
+		}
 		replaced := false
 		for i, u := range usual {
 			if u != "" && name(u) == name(e) {
