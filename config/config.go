@@ -11,8 +11,11 @@ import (
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
 	puami "github.com/presenced/presenced/pua/mi"
+	puausrloc "github.com/presenced/presenced/pua/usrloc"
+	"github.com/presenced/presenced/registrar"
 	"github.com/presenced/presenced/sipnet"
 	"github.com/presenced/presenced/store"
+	"github.com/presenced/presenced/usrloc"
 )
 
 // Config is the whole daemon configuration, one field per section.
@@ -26,12 +29,15 @@ type Config struct {
 	// Log sets the daemon's logging.
 	Log LogConfig `yaml:"log"`
 
-	SIP      sipnet.Config   `yaml:"sip"`
-	Store    store.Config    `yaml:"store"`
-	MI       mi.Config       `yaml:"mi"`
-	Presence presence.Config `yaml:"presence"`
-	PUA      pua.Config      `yaml:"pua"`
-	PUAMI    puami.Config    `yaml:"pua_mi"`
+	SIP       sipnet.Config    `yaml:"sip"`
+	Store     store.Config     `yaml:"store"`
+	MI        mi.Config        `yaml:"mi"`
+	Presence  presence.Config  `yaml:"presence"`
+	PUA       pua.Config       `yaml:"pua"`
+	PUAMI     puami.Config     `yaml:"pua_mi"`
+	Usrloc    usrloc.Config    `yaml:"usrloc"`
+	Registrar registrar.Config `yaml:"registrar"`
+	PUAUsrloc puausrloc.Config `yaml:"pua_usrloc"`
 }
 
 // LogConfig is the log section.
@@ -46,13 +52,16 @@ type LogConfig struct {
 // Default returns the configuration the daemon runs on with no file.
 func Default() *Config {
 	return &Config{
-		Log:      LogConfig{Level: "info", Format: "text"},
-		SIP:      sipnet.Default(),
-		Store:    store.Default(),
-		MI:       mi.Default(),
-		Presence: presence.Default(),
-		PUA:      pua.Default(),
-		PUAMI:    puami.Default(),
+		Log:       LogConfig{Level: "info", Format: "text"},
+		SIP:       sipnet.Default(),
+		Store:     store.Default(),
+		MI:        mi.Default(),
+		Presence:  presence.Default(),
+		PUA:       pua.Default(),
+		PUAMI:     puami.Default(),
+		Usrloc:    usrloc.Default(),
+		Registrar: registrar.Default(),
+		PUAUsrloc: puausrloc.Default(),
 	}
 }
 

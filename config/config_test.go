@@ -169,8 +169,8 @@ func TestUnknownKeys(t *testing.T) {
 	}{
 		{
 			name: "top level",
-			doc:  "registrar:\n  enabled: true\n",
-			want: []string{"registrar: unknown key (line 1)"},
+			doc:  "xmpp_gateway:\n  enabled: true\n",
+			want: []string{"xmpp_gateway: unknown key (line 1)"},
 		},
 		{
 			name: "top level typo",
@@ -338,6 +338,9 @@ func TestSectionValidation(t *testing.T) {
 			`presence.authorization.rules[0].action: want allow, deny or confirm, got "maybe" (line 4)`},
 		{"pua", "pua: {presence_server: \"sip:<bad\"}\n", `pua.presence_server: "sip:<bad" is not a SIP URI: unbalanced angle brackets (line 1)`},
 		{"pua_mi", "pua_mi: {timeout: 0}\n", `pua_mi.timeout: want 1..300 seconds, got 0 (line 1)`},
+		{"usrloc", "usrloc: {shards: -1}\n", `usrloc.shards: want 0..1024, got -1 (line 1)`},
+		{"registrar", "registrar: {foreign_domain_code: 500}\n", `registrar.foreign_domain_code: want 403 or 404, got 500 (line 1)`},
+		{"pua_usrloc", "pua_usrloc: {publish: {mode: some}}\n", `pua_usrloc.publish.mode: want all, patterns or header, got "some" (line 1)`},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {

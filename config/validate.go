@@ -61,6 +61,12 @@ func (c *Config) checkModules(add func(path, format string, a ...any)) {
 	if c.PUAMI.Enabled && !c.PUA.Enabled {
 		add("pua_mi.enabled", "pua_mi needs the pua core: set pua.enabled: true")
 	}
+	if c.Registrar.Enabled && !c.Usrloc.Enabled {
+		add("registrar.enabled", "the registrar needs the location service: set usrloc.enabled: true")
+	}
+	if c.PUAUsrloc.Enabled && (!c.PUA.Enabled || !c.Usrloc.Enabled) {
+		add("pua_usrloc.enabled", "pua_usrloc needs the pua core and the location service: set pua.enabled and usrloc.enabled")
+	}
 }
 
 // checkDomains checks that each served domain is a hostname or an IP

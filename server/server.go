@@ -24,8 +24,11 @@ import (
 	"github.com/presenced/presenced/presence/events"
 	"github.com/presenced/presenced/pua"
 	puami "github.com/presenced/presenced/pua/mi"
+	puausrloc "github.com/presenced/presenced/pua/usrloc"
+	"github.com/presenced/presenced/registrar"
 	"github.com/presenced/presenced/sipnet"
 	"github.com/presenced/presenced/store"
+	"github.com/presenced/presenced/usrloc"
 )
 
 // Version is the daemon's version, set at build time with
@@ -43,6 +46,8 @@ type Server struct {
 	presence *presence.Server
 	pua      *pua.Client
 	puami    *puami.Module
+	usrloc   *usrloc.Service
+	puaUL    *puausrloc.Module
 	mi       *mi.Server
 
 	started []stopper
@@ -129,6 +134,32 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.puami = m
 	}
 
+	if s.cfg.Usrloc.Enabled {
+		u, err := usrloc.New(s.cfg.Usrloc, usrloc.Deps{Store: st, Logger: s.log, Registerer: s.registry})
+		if err != nil {
+			return err
+		}
+		s.usrloc = u
+	}
+	if s.cfg.Registrar.Enabled {
+		if s.usrloc == nil {
+			return errors.New("the registrar needs the location service (usrloc.enabled)")
+		}
+		if _, err := registrar.New(s.cfg.Registrar, registrar.Deps{SIP: s.stack, Locations: s.usrloc, Domains: domains, Logger: s.log}); err != nil {
+			return err
+		}
+	}
+	if s.cfg.PUAUsrloc.Enabled {
+		if s.pua == nil || s.usrloc == nil {
+			return errors.New("pua_usrloc needs the pua core and the location service")
+		}
+		m, err := puausrloc.New(s.cfg.PUAUsrloc, s.pua, s.usrloc, s.log)
+		if err != nil {
+			return err
+		}
+		s.puaUL = m
+	}
+
 	s.stack.Handle(sip.OPTIONS, func(tx *sipnet.ServerTx) {
 		if tx.RejectUnsupported() {
 			return
@@ -150,6 +181,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			return err
 		}
 		s.started = append(s.started, stopper{"pua", s.pua.Stop})
+	}
+	if s.usrloc != nil {
+		if err := s.usrloc.Start(ctx); err != nil {
+			return err
+		}
+		s.started = append(s.started, stopper{"usrloc", s.usrloc.Stop})
 	}
 
 	if s.cfg.MI.Enabled {
@@ -186,6 +223,9 @@ func (s *Server) registerCommands(m *mi.Server) error {
 	}
 	if s.puami != nil {
 		cmds = append(cmds, s.puami.Commands()...)
+	}
+	if s.usrloc != nil {
+		cmds = append(cmds, s.usrloc.Commands()...)
 	}
 	for _, c := range cmds {
 		if err := m.Register(c); err != nil {

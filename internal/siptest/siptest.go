@@ -175,6 +175,15 @@ type Request struct {
 	URI         string // Request-URI
 	From, To    string // URIs; From defaults to sip:<name>@127.0.0.1
 	Headers     map[string]string
+	// Extra are more headers, "Name: value", in order (several of a name
+	// allowed).
+	Extra []string
+	// Contacts, when not nil, replace the UA's own Contact (an empty,
+	// non-nil slice sends none).
+	Contacts []string
+	// CallID and CSeq, when set, replace the generated ones.
+	CallID      string
+	CSeq        uint32
 	ContentType string
 	Body        []byte
 	Transport   string // default udp
@@ -216,16 +225,33 @@ func (u *UA) build(r Request) (*sip.Request, error) {
 	fh.Params.Add("tag", tag())
 	req.AppendHeader(fh)
 	req.AppendHeader(&sip.ToHeader{Address: tu, Params: sip.NewParams()})
-	cid := sip.CallIDHeader(tag() + "@siptest")
+	callID := r.CallID
+	if callID == "" {
+		callID = tag() + "@siptest"
+	}
+	cid := sip.CallIDHeader(callID)
 	req.AppendHeader(&cid)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: r.Method})
+	cseq := r.CSeq
+	if cseq == 0 {
+		cseq = 1
+	}
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: r.Method})
 	tr := r.Transport
 	if tr == "" {
 		tr = "udp"
 	}
-	req.AppendHeader(&sip.ContactHeader{Address: u.Contact(tr)})
+	if r.Contacts == nil {
+		req.AppendHeader(&sip.ContactHeader{Address: u.Contact(tr)})
+	}
+	for _, c := range r.Contacts {
+		req.AppendHeader(sip.NewHeader("Contact", c))
+	}
 	for k, v := range r.Headers {
 		req.AppendHeader(sip.NewHeader(k, v))
+	}
+	for _, h := range r.Extra {
+		name, value, _ := strings.Cut(h, ":")
+		req.AppendHeader(sip.NewHeader(strings.TrimSpace(name), strings.TrimSpace(value)))
 	}
 	if r.Body != nil {
 		req.AppendHeader(sip.NewHeader("Content-Type", r.ContentType))
