@@ -171,10 +171,10 @@ func (u *UA) WaitNotify(timeout time.Duration, after int, match func(*sip.Reques
 
 // Request is what Send builds.
 type Request struct {
-	Method      sip.RequestMethod
-	URI         string // Request-URI
-	From, To    string // URIs; From defaults to sip:<name>@127.0.0.1
-	Headers     map[string]string
+	Method   sip.RequestMethod
+	URI      string // Request-URI
+	From, To string // URIs; From defaults to sip:<name>@127.0.0.1
+	Headers  map[string]string
 	// Extra are more headers, "Name: value", in order (several of a name
 	// allowed).
 	Extra []string
