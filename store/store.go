@@ -1,6 +1,6 @@
 // Package store opens the storage backend the config names. The domain
 // packages declare the store interfaces they need (presence.Store,
-// pua.Store, later usrloc.Store and dialog.Store); the backends implement
+// pua.Store, usrloc.Store, later dialog.Store); the backends implement
 // them:
 // store/memory (tests), store/sqlite (default, embedded) and, later,
 // store/postgres (shared by several nodes).
@@ -17,6 +17,7 @@ import (
 	"github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/store/memory"
 	"github.com/presenced/presenced/store/sqlite"
+	"github.com/presenced/presenced/usrloc"
 )
 
 // Backend is what every backend implements: the store of each domain,
@@ -25,6 +26,7 @@ import (
 type Backend interface {
 	presence.Store
 	pua.Store
+	usrloc.Store
 	io.Closer
 }
 

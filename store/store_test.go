@@ -12,6 +12,7 @@ import (
 
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
+	"github.com/presenced/presenced/usrloc"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -73,6 +74,14 @@ func TestOpen(t *testing.T) {
 			}
 			if _, subs, err := b.LoadPUA(context.Background()); err != nil || len(subs) != 1 || subs[0].ID != "s1" {
 				t.Errorf("load pua: got %+v, %v, want subscription s1", subs, err)
+			}
+			// And the bindings.
+			ub := &usrloc.Batch{Put: []*usrloc.Binding{{ID: "b1", AOR: "sip:alice@example.com", Path: []string{"<sip:p;lr>"}}}}
+			if err := b.WriteBindings(context.Background(), ub); err != nil {
+				t.Fatalf("write bindings: got error %v, want none", err)
+			}
+			if bs, err := b.LoadBindings(context.Background()); err != nil || len(bs) != 1 || bs[0].ID != "b1" {
+				t.Errorf("load bindings: got %+v, %v, want binding b1", bs, err)
 			}
 			if err := b.Close(); err != nil {
 				t.Errorf("close: got error %v, want none", err)

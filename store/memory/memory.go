@@ -5,7 +5,7 @@
 // state the previous instance wrote, as after a restart on a real backend.
 //
 // Each domain has its own state and lock (presence.go: presenceState,
-// pua.go: puaState); no method holds two of them.
+// pua.go: puaState, usrloc.go: usrlocState); no method holds two of them.
 package memory
 
 import (
@@ -13,6 +13,7 @@ import (
 
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
+	"github.com/presenced/presenced/usrloc"
 )
 
 // Store holds the state of every domain. The zero value is not usable;
@@ -20,11 +21,13 @@ import (
 type Store struct {
 	presence presenceState
 	pua      puaState
+	usrloc   usrlocState
 }
 
 var (
 	_ presence.Store = (*Store)(nil)
 	_ pua.Store      = (*Store)(nil)
+	_ usrloc.Store   = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -32,6 +35,7 @@ func New() *Store {
 	s := &Store{}
 	s.presence.init()
 	s.pua.init()
+	s.usrloc.init()
 	return s
 }
 

@@ -23,3 +23,6 @@ func TestPresence(t *testing.T) { storetest.Presence(t, newState) }
 
 // TestPUA runs the pua conformance suite.
 func TestPUA(t *testing.T) { storetest.PUA(t, newState) }
+
+// TestUsrloc runs the usrloc conformance suite.
+func TestUsrloc(t *testing.T) { storetest.Usrloc(t, newState) }

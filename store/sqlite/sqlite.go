@@ -10,8 +10,8 @@
 // run on a separate pool of read-only connections, each in one read
 // transaction, so they see a consistent snapshot while writes go on.
 //
-// Each domain has one file (presence.go, pua.go): its schema migrations,
-// its statements and its methods. The schema version of every domain is kept
+// Each domain has one file (presence.go, pua.go, usrloc.go): its schema
+// migrations, its statements and its methods. The schema version of every domain is kept
 // in schema_migrations (see store/internal/migrate).
 package sqlite
 
@@ -29,6 +29,7 @@ import (
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/store/internal/migrate"
+	"github.com/presenced/presenced/usrloc"
 
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 )
@@ -72,6 +73,7 @@ type Store struct {
 
 	presence presenceStmts
 	pua      puaStmts
+	usrloc   usrlocStmts
 
 	closeOnce sync.Once
 	closeErr  error
@@ -80,11 +82,12 @@ type Store struct {
 var (
 	_ presence.Store = (*Store)(nil)
 	_ pua.Store      = (*Store)(nil)
+	_ usrloc.Store   = (*Store)(nil)
 )
 
 // domains lists the schema of every domain, in creation order.
 func domains() []migrate.Domain {
-	return []migrate.Domain{presenceSchema(), puaSchema()}
+	return []migrate.Domain{presenceSchema(), puaSchema(), usrlocSchema()}
 }
 
 // Open opens the database file at path, creating it if needed, and brings
@@ -160,6 +163,7 @@ func open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	p := preparer{db: s.writer}
 	s.presence.prepare(ctx, &p)
 	s.pua.prepare(ctx, &p)
+	s.usrloc.prepare(ctx, &p)
 	s.stmts = p.stmts
 	if p.err != nil {
 		return nil, p.err

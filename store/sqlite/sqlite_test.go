@@ -17,6 +17,7 @@ import (
 	"github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/store/internal/migrate"
 	"github.com/presenced/presenced/store/internal/storetest"
+	"github.com/presenced/presenced/usrloc"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -33,6 +34,9 @@ func TestPresence(t *testing.T) { storetest.Presence(t, newState) }
 
 // TestPUA runs the pua conformance suite.
 func TestPUA(t *testing.T) { storetest.PUA(t, newState) }
+
+// TestUsrloc runs the usrloc conformance suite.
+func TestUsrloc(t *testing.T) { storetest.Usrloc(t, newState) }
 
 func openTemp(t *testing.T) (*Store, string) {
 	t.Helper()
@@ -102,6 +106,8 @@ func TestSchema(t *testing.T) {
 		"table authorizations":                true,
 		"table pua_publications":              true,
 		"table pua_subscriptions":             true,
+		"table usrloc_bindings":               true,
+		"index usrloc_bindings_aor":           true,
 	}
 	rows, err := s.readers.QueryContext(ctx, `SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'`)
 	if err != nil {
@@ -127,10 +133,12 @@ func TestSchema(t *testing.T) {
 		}
 	}
 
-	// The lookups the presence server makes use the indexes.
+	// The lookups the presence server and the registrar make use the
+	// indexes.
 	for _, q := range []string{
 		`SELECT id FROM publications WHERE presentity = 'a' AND event = 'presence'`,
 		`SELECT id FROM subscriptions WHERE presentity = 'a'`,
+		`SELECT id FROM usrloc_bindings WHERE aor = 'sip:a@x'`,
 	} {
 		var plan strings.Builder
 		rows, err := s.readers.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q)
@@ -162,7 +170,7 @@ func TestSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	for _, domain := range []string{"presence", "pua"} {
+	for _, domain := range []string{"presence", "pua", "usrloc"} {
 		var n, v int
 		if err := s2.readers.QueryRowContext(ctx,
 			`SELECT COUNT(*), MAX(version) FROM schema_migrations WHERE domain = ?`, domain).Scan(&n, &v); err != nil {
@@ -226,8 +234,53 @@ func TestPUAMigratesPresenceFile(t *testing.T) {
 	}
 }
 
+// TestUsrlocMigratesFile opens a file written before the usrloc domain
+// existed: Open adds the usrloc table and keeps the presence and pua rows.
+func TestUsrlocMigratesFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "presenced.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = migrate.Apply(ctx, db, []migrate.Domain{presenceSchema(), puaSchema()}, migrate.Options{})
+	if err == nil {
+		_, err = db.ExecContext(ctx, `INSERT INTO pua_publications (id, presentity, event, source, owner_id, etag,
+			content_type, extra_headers) VALUES ('old', 'sip:a@x', 'presence', 'mi', '', 'e', '', '[]')`)
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var logs bytes.Buffer
+	s, err := Open(ctx, path, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("open: got error %v, want none", err)
+	}
+	defer s.Close()
+	if want := "domain=usrloc from=0 to=1"; !strings.Contains(logs.String(), want) {
+		t.Errorf("logs: got %q, want %q", logs.String(), want)
+	}
+	if strings.Contains(logs.String(), "domain=presence") || strings.Contains(logs.String(), "domain=pua") {
+		t.Errorf("logs: got %q, want no presence or pua migration", logs.String())
+	}
+	if pubs, _, err := s.LoadPUA(ctx); err != nil || len(pubs) != 1 || pubs[0].ID != "old" {
+		t.Errorf("pua publications: got %+v, %v, want old", pubs, err)
+	}
+	b := &usrloc.Binding{ID: "b", AOR: "sip:a@x"}
+	if err := s.WriteBindings(ctx, &usrloc.Batch{Put: []*usrloc.Binding{b}}); err != nil {
+		t.Fatalf("write bindings: got error %v, want none", err)
+	}
+	if bs, err := s.LoadBindings(ctx); err != nil || len(bs) != 1 || bs[0].ID != "b" {
+		t.Errorf("load bindings: got %+v, %v, want binding b", bs, err)
+	}
+}
+
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	for _, domain := range []string{"presence", "pua"} {
+	for _, domain := range []string{"presence", "pua", "usrloc"} {
 		t.Run(domain, func(t *testing.T) {
 			s, path := openTemp(t)
 			_, err := s.writer.ExecContext(t.Context(),
@@ -352,6 +405,105 @@ func TestPUAConstraintFailureRollsBack(t *testing.T) {
 	}
 }
 
+// TestUsrlocConstraintFailureRollsBack makes SQLite itself reject the
+// last binding of a batch: the delete and the puts before it must go too.
+func TestUsrlocConstraintFailureRollsBack(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	if err := s.WriteBindings(ctx, &usrloc.Batch{Put: []*usrloc.Binding{{ID: "old", AOR: "sip:a@x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.writer.ExecContext(ctx, `CREATE TRIGGER no_poison BEFORE INSERT ON usrloc_bindings
+		WHEN NEW.id = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &usrloc.Batch{
+		Delete: []string{"old"},
+		Put:    []*usrloc.Binding{{ID: "b", AOR: "sip:a@x"}, {ID: "poison", AOR: "sip:a@x"}},
+	}
+	err = s.WriteBindings(ctx, b)
+	if err == nil || !strings.Contains(err.Error(), `write usrloc batch: put binding "poison": `) ||
+		!strings.Contains(err.Error(), "poisoned row") {
+		t.Fatalf("got error %v, want the poisoned row's", err)
+	}
+	bs, err := s.LoadBindings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bs) != 1 || bs[0].ID != "old" {
+		t.Errorf("got %+v, want binding old alone", bs)
+	}
+	b.Put = b.Put[:1]
+	if err := s.WriteBindings(ctx, b); err != nil {
+		t.Errorf("good batch after the failure: got error %v, want none", err)
+	}
+}
+
+// TestUsrlocLoadRejectsBadColumns stores what WriteBindings never writes:
+// LoadBindings fails rather than hand back a wrapped-around number or a
+// broken path.
+func TestUsrlocLoadRejectsBadColumns(t *testing.T) {
+	tests := []struct {
+		name, set, wantErr string
+	}{
+		{"negative cseq", "cseq = -1", `read binding "b": cseq -1 out of range`},
+		{"cseq past uint32", "cseq = 4294967296", "cseq 4294967296 out of range"},
+		{"path not JSON", "path = '<sip:p;lr>'", `read binding "b": path: decode string list`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openTemp(t)
+			ctx := t.Context()
+			if err := s.WriteBindings(ctx, &usrloc.Batch{Put: []*usrloc.Binding{{ID: "b", AOR: "sip:a@x"}}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.writer.ExecContext(ctx, "UPDATE usrloc_bindings SET "+tt.set); err != nil {
+				t.Fatal(err)
+			}
+			bs, err := s.LoadBindings(ctx)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "load usrloc bindings: ") {
+				t.Errorf("got %+v, %v, want an error containing %q", bs, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestUsrlocLoadSeesOneSnapshot holds a load's read transaction open
+// across a write: the load must not see it.
+func TestUsrlocLoadSeesOneSnapshot(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	put := func(id string) {
+		t.Helper()
+		if err := s.WriteBindings(ctx, &usrloc.Batch{Put: []*usrloc.Binding{{ID: id, AOR: "sip:a@x"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("one")
+	err := s.read(ctx, "test", func(tx *sql.Tx) error {
+		first, err := loadBindings(ctx, tx)
+		if err != nil {
+			return err
+		}
+		put("two") // commits while the read transaction is open
+		second, err := loadBindings(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if len(first) != 1 || len(second) != 1 {
+			t.Errorf("got %d then %d bindings, want 1 and 1", len(first), len(second))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bs, err := s.LoadBindings(ctx); err != nil || len(bs) != 2 {
+		t.Errorf("after the read transaction: got %d bindings, %v, want 2", len(bs), err)
+	}
+}
+
 // TestPUALoadSeesOneSnapshot holds a pua load's read transaction open
 // across a write: the load must not see it.
 func TestPUALoadSeesOneSnapshot(t *testing.T) {
@@ -434,5 +586,11 @@ func TestClosedStore(t *testing.T) {
 	}
 	if _, _, err := s.LoadPUA(t.Context()); err == nil {
 		t.Error("pua load after close: got no error, want one")
+	}
+	if err := s.WriteBindings(t.Context(), &usrloc.Batch{Delete: []string{"x"}}); err == nil {
+		t.Error("usrloc write after close: got no error, want one")
+	}
+	if _, err := s.LoadBindings(t.Context()); err == nil {
+		t.Error("usrloc load after close: got no error, want one")
 	}
 }

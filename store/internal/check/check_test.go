@@ -1,12 +1,14 @@
 package check
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
+	"github.com/presenced/presenced/usrloc"
 )
 
 func TestPresenceBatch(t *testing.T) {
@@ -82,6 +84,47 @@ func TestPUABatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := PUABatch(&tt.b)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("got error %v, want none", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestUsrlocBatch(t *testing.T) {
+	now := time.Now()
+	far := time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	early := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		b       usrloc.Batch
+		wantErr string
+	}{
+		{"empty", usrloc.Batch{}, ""},
+		{"good", usrloc.Batch{Put: []*usrloc.Binding{
+			{ID: "b", AOR: "sip:alice@example.com", Expires: now, Updated: now},
+			{ID: "minimal", AOR: "sip:bob@example.com"},
+		}}, ""},
+		{"earliest and latest times", usrloc.Batch{Put: []*usrloc.Binding{
+			{ID: "b", AOR: "a", Expires: time.Unix(0, math.MaxInt64), Updated: time.Unix(0, math.MinInt64)},
+		}}, ""},
+		{"deletes are not checked", usrloc.Batch{Delete: []string{""}}, ""},
+		{"nil binding", usrloc.Batch{Put: []*usrloc.Binding{{ID: "b", AOR: "a"}, nil}}, "put binding 1: nil row"},
+		{"binding without id", usrloc.Batch{Put: []*usrloc.Binding{{AOR: "sip:alice@example.com"}}}, "put binding 0: empty id"},
+		{"binding without aor", usrloc.Batch{Put: []*usrloc.Binding{{ID: "b", AOR: "a"}, {ID: "c", Contact: "sip:c@x"}}}, "put binding 1: empty aor"},
+		{"binding expires too late", usrloc.Batch{Put: []*usrloc.Binding{{ID: "b", AOR: "a", Expires: far}}}, "put binding 0: expires 2300-01-01T00:00:00Z out of range"},
+		{"binding expires too early", usrloc.Batch{Put: []*usrloc.Binding{{ID: "b", AOR: "a", Expires: early}}}, "expires 1600"},
+		{"binding updated too late", usrloc.Batch{Put: []*usrloc.Binding{{ID: "b", AOR: "a", Updated: far}}}, "updated 2300"},
+		{"binding updated just past the latest", usrloc.Batch{Put: []*usrloc.Binding{
+			{ID: "b", AOR: "a", Updated: time.Unix(0, math.MaxInt64).Add(time.Nanosecond)},
+		}}, "put binding 0: updated 2262"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := UsrlocBatch(&tt.b)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("got error %v, want none", err)

@@ -89,3 +89,12 @@ func Uint32(name string, v int64) (uint32, error) {
 	}
 	return uint32(v), nil
 }
+
+// Int is the value a BIGINT column holding a Go int has, or an error when
+// it does not fit in an int (on a 32-bit platform).
+func Int(name string, v int64) (int, error) {
+	if int64(int(v)) != v {
+		return 0, fmt.Errorf("%s %d out of range", name, v)
+	}
+	return int(v), nil
+}

@@ -90,6 +90,14 @@ func TestUint32(t *testing.T) {
 	}
 }
 
+func TestInt(t *testing.T) {
+	for _, v := range []int64{math.MinInt, -1, 0, 1000, math.MaxInt} {
+		if got, err := Int("q", v); err != nil || int64(got) != v {
+			t.Errorf("Int(%d): got %d, %v, want %d, nil", v, got, err, v)
+		}
+	}
+}
+
 func TestBytes(t *testing.T) {
 	if Bytes(nil) != nil || Bytes([]byte{}) != nil {
 		t.Error("Bytes of empty: got non-NULL, want NULL")

@@ -10,12 +10,14 @@ import (
 
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
+	"github.com/presenced/presenced/usrloc"
 )
 
 // Store is a backend under test: every domain's store.
 type Store interface {
 	presence.Store
 	pua.Store
+	usrloc.Store
 	io.Closer
 }
 
