@@ -168,6 +168,9 @@ func (sh *pshard) fullBody(sub *subState) Body {
 // one, else the full state. The publishing phone itself is skipped when
 // the publication names its sender (dialog;sla).
 func (sh *pshard) notifyChange(p *presentity, es *eventState, ch Change) {
+	if es.name == "dialog" && sh.srv.cfg.MixDialogPresence {
+		sh.notifyMixed(p)
+	}
 	if len(es.subs) == 0 || es.pkg == nil {
 		return
 	}
@@ -365,4 +368,20 @@ func (sub *subState) parseURIs() error {
 		sub.remote = &u
 	}
 	return nil
+}
+
+// notifyMixed tells the presentity's presence watchers that the state
+// derived from its dialogs may have changed (mix_dialog_presence).
+func (sh *pshard) notifyMixed(p *presentity) {
+	es := p.events["presence"]
+	if es == nil || es.pkg == nil || len(es.subs) == 0 {
+		return
+	}
+	body := es.pkg.Full(p.uri, es.publications())
+	for _, sub := range es.subs {
+		if sub.Status != StatusActive || sub.Reason == reasonPoliteBlock {
+			continue
+		}
+		sh.queueNotify(sub, pendingNotify{body: body})
+	}
 }

@@ -94,8 +94,14 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.cfg.Presence.Enabled {
 		pc := s.cfg.Presence
 		var ps *presence.Server
+		popts := events.PresenceOptions{OfflineBody: pc.OfflineBody}
+		if pc.MixDialogPresence {
+			// Called while the presence package builds a document, on the
+			// presentity's shard, once ps is set.
+			popts.DialogState = func(p string) string { return ps.DialogState(p) }
+		}
 		pkgs := []presence.EventPackage{
-			events.NewPresence(events.PresenceOptions{OfflineBody: pc.OfflineBody}),
+			events.NewPresence(popts),
 			events.NewDialog(events.DialogOptions{ForceSingleDialog: pc.Dialog.ForceSingleDialog, DummyDialog: pc.Dialog.DummyDialog}),
 			events.NewSLA(events.SLAOptions{FixRemoteTarget: pc.SLA.FixRemoteTarget}),
 		}

@@ -282,6 +282,11 @@ func (s *Stack) readTCP(tc *tcpConn) {
 	stream := s.parser.NewSIPStream()
 	defer stream.Close()
 	buf := make([]byte, 4096)
+	// raw keeps the bytes of the messages being framed, from the start of
+	// the current one: the stream parser consumes lines as they arrive,
+	// and the raw checks (repeated headers, the method as sent) need the
+	// whole header section.
+	var raw []byte
 	idle := time.Duration(s.cfg.TCPIdleTimeout) * time.Second
 	for {
 		tc.c.SetReadDeadline(time.Now().Add(idle))
@@ -292,7 +297,8 @@ func (s *Stack) readTCP(tc *tcpConn) {
 				tc.write([]byte("\r\n")) // RFC 5626 4.4.1 pong
 			} else {
 				stream.Write(buf[:n])
-				if !s.frameTCP(tc, stream) {
+				raw = append(raw, buf[:n]...)
+				if !s.frameTCP(tc, stream, &raw) {
 					return
 				}
 			}
@@ -314,11 +320,15 @@ func (s *Stack) readTCP(tc *tcpConn) {
 // reports false when the connection must be closed: a framing error
 // (missing Content-Length, oversized or malformed message), after a 400
 // when the request can be answered.
-func (s *Stack) frameTCP(tc *tcpConn, stream *sip.ParserStream) bool {
+func (s *Stack) frameTCP(tc *tcpConn, stream *sip.ParserStream, raw *[]byte) bool {
 	for stream.Buffer().Len() > 0 {
-		raw := stream.Buffer().Bytes()
-		repeated, method := repeatedRawHeader(raw), rawMethod(raw)
-		msg, _, err := stream.ParseNext()
+		msg, n, err := stream.ParseNext()
+		var repeated, method string
+		if err == nil {
+			m := (*raw)[:min(n, len(*raw))]
+			repeated, method = repeatedRawHeader(m), rawMethod(m)
+			*raw = append((*raw)[:0], (*raw)[len(m):]...)
+		}
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 				return true

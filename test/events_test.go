@@ -311,3 +311,29 @@ func contactOf(ua *siptest.UA) string {
 	u := ua.Contact("udp")
 	return "<" + u.String() + ">"
 }
+
+// TestMixDialogPresence: with mix_dialog_presence, a confirmed dialog
+// publication makes presence watchers see "on the phone".
+func TestMixDialogPresence(t *testing.T) {
+	d := startDaemon(t, baseConfig+"presence:\n  mix_dialog_presence: true\n")
+	ua := siptest.New(t, siptest.Options{})
+	pres := "sip:otto@127.0.0.1"
+	publishPIDF(t, ua, d, pres, "open", "at desk")
+	res, dlg, err := ua.Subscribe(ctxT(t), d.UDP, siptest.Request{URI: pres, Headers: map[string]string{"Event": "presence"}})
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("subscribe: %v %v", res, err)
+	}
+	n, i := ua.WaitNotify(5*time.Second, 0, siptest.InDialog(dlg))
+	if strings.Contains(string(n.Body()), "on-the-phone") {
+		t.Fatalf("before the call: got %s", n.Body())
+	}
+	res = send(t, ua, d, siptest.Request{Method: sip.PUBLISH, URI: pres, Headers: map[string]string{"Event": "dialog"},
+		ContentType: "application/dialog-info+xml", Body: dialogBody(pres, "call1", "confirmed", true)})
+	if res.StatusCode != 200 {
+		t.Fatalf("dialog publish: %d", res.StatusCode)
+	}
+	n, _ = ua.WaitNotify(5*time.Second, i+1, siptest.InDialog(dlg))
+	if !strings.Contains(string(n.Body()), "on-the-phone") || !strings.Contains(string(n.Body()), "at desk") {
+		t.Errorf("during the call: got %s, want on-the-phone merged with the published state", n.Body())
+	}
+}
