@@ -2,6 +2,7 @@ package sqlcol
 
 import (
 	"database/sql"
+	"encoding/json"
 	"math"
 	"testing"
 	"time"
@@ -75,6 +76,90 @@ func TestStrings(t *testing.T) {
 	if _, err := FromStrings("[1"); err == nil {
 		t.Error("FromStrings of bad JSON: got no error, want one")
 	}
+}
+
+// TestFromStringsColumns reads column values Strings may not have
+// written (by hand, by another tool): the plain fast path and
+// encoding/json read them alike.
+func TestFromStringsColumns(t *testing.T) {
+	tests := []struct {
+		name    string
+		col     string
+		want    []string
+		wantErr bool
+	}{
+		{"one", `["<sip:p;lr>"]`, []string{"<sip:p;lr>"}, false},
+		{"several", `["a","b","c"]`, []string{"a", "b", "c"}, false},
+		{"empty strings", `["","a",""]`, []string{"", "a", ""}, false},
+		{"only an empty string", `[""]`, []string{""}, false},
+		{"spaces between", `["a", "b"]`, []string{"a", "b"}, false},
+		{"escaped quote", `["a\",\"b"]`, []string{`a","b`}, false},
+		{"escaped unicode", `["\u00e9"]`, []string{"é"}, false},
+		{"raw unicode", `["é"]`, []string{"é"}, false},
+		{"comma in a string", `["a,b"]`, []string{"a,b"}, false},
+		{"stray quote", `["a"b"]`, nil, true},
+		{"quote-comma-quote pattern", `[",","]`, nil, true},
+		{"not an array", `"a"`, nil, true},
+		{"raw control character", "[\"a\tb\"]", nil, true},
+		{"unterminated", `["a`, nil, true},
+		{"empty array with space", `[ ]`, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := FromStrings(tt.col)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("got error %v, want error %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("FromStrings(%s) (-want +got):\n%s", tt.col, diff)
+			}
+		})
+	}
+}
+
+// FuzzFromStrings checks that FromStrings reads any column value exactly
+// as encoding/json does (the fast path changes nothing), and that
+// Strings then FromStrings gives back what json would.
+func FuzzFromStrings(f *testing.F) {
+	for _, seed := range []string{`[]`, `[""]`, `["a","b"]`, `["<sip:p;lr>","\"E, P\" <sip:e;lr>"]`,
+		`["a", "b"]`, `[",","]`, `["é","\u00e9"]`, "[\"\xff\"]", "[\"a\x01\"]", `["a"b"]`, `["`, `null`} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, col string) {
+		got, err := FromStrings(col)
+		var want []string
+		werr := json.Unmarshal([]byte(col), &want)
+		if len(want) == 0 {
+			want = nil
+		}
+		if col == "" {
+			werr = nil // an empty column is the empty list
+		}
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("FromStrings(%q): got error %v, json says %v", col, err, werr)
+		}
+		if err == nil && !cmp.Equal(got, want) {
+			t.Fatalf("FromStrings(%q): got %q, json says %q", col, got, want)
+		}
+
+		// Any list survives Strings and FromStrings as json would carry it.
+		list := []string{col, "", col + `","` + col}
+		enc, err := Strings(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := FromStrings(enc)
+		if err != nil {
+			t.Fatalf("FromStrings(Strings(%q)): got error %v", list, err)
+		}
+		var viaJSON []string
+		if err := json.Unmarshal([]byte(enc), &viaJSON); err != nil {
+			t.Fatal(err)
+		}
+		if !cmp.Equal(back, viaJSON) {
+			t.Fatalf("FromStrings(%s): got %q, json says %q", enc, back, viaJSON)
+		}
+	})
 }
 
 func TestUint32(t *testing.T) {
