@@ -10,6 +10,7 @@ import (
 	"github.com/presenced/presenced/mi"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
+	puabla "github.com/presenced/presenced/pua/bla"
 	puami "github.com/presenced/presenced/pua/mi"
 	puausrloc "github.com/presenced/presenced/pua/usrloc"
 	"github.com/presenced/presenced/registrar"
@@ -38,6 +39,7 @@ type Config struct {
 	Usrloc    usrloc.Config    `yaml:"usrloc"`
 	Registrar registrar.Config `yaml:"registrar"`
 	PUAUsrloc puausrloc.Config `yaml:"pua_usrloc"`
+	PUABLA    puabla.Config    `yaml:"pua_bla"`
 }
 
 // LogConfig is the log section.
@@ -62,6 +64,7 @@ func Default() *Config {
 		Usrloc:    usrloc.Default(),
 		Registrar: registrar.Default(),
 		PUAUsrloc: puausrloc.Default(),
+		PUABLA:    puabla.Default(),
 	}
 }
 

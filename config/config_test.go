@@ -340,6 +340,7 @@ func TestSectionValidation(t *testing.T) {
 		{"pua_mi", "pua_mi: {timeout: 0}\n", `pua_mi.timeout: want 1..300 seconds, got 0 (line 1)`},
 		{"usrloc", "usrloc: {shards: -1}\n", `usrloc.shards: want 0..1024, got -1 (line 1)`},
 		{"registrar", "registrar: {foreign_domain_code: 500}\n", `registrar.foreign_domain_code: want 403 or 404, got 500 (line 1)`},
+		{"pua_bla", "pua_bla: {header_name: \"X Bad\"}\n", `pua_bla.header_name: "X Bad" is not a header name (line 1)`},
 		{"pua_usrloc", "pua_usrloc: {publish: {mode: some}}\n", `pua_usrloc.publish.mode: want all, patterns or header, got "some" (line 1)`},
 	}
 	covered := map[string]bool{}

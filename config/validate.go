@@ -64,6 +64,12 @@ func (c *Config) checkModules(add func(path, format string, a ...any)) {
 	if c.Registrar.Enabled && !c.Usrloc.Enabled {
 		add("registrar.enabled", "the registrar needs the location service: set usrloc.enabled: true")
 	}
+	if c.PUABLA.Enabled && (!c.PUA.Enabled || !c.Usrloc.Enabled) {
+		add("pua_bla.enabled", "pua_bla needs the pua core and the location service: set pua.enabled and usrloc.enabled")
+	}
+	if c.PUABLA.Enabled && c.Presence.Enabled && c.PUABLA.HeaderName != c.Presence.SLA.SenderHeader {
+		add("pua_bla.header_name", "%q differs from presence.sla.sender_header %q: phones would get their own state back", c.PUABLA.HeaderName, c.Presence.SLA.SenderHeader)
+	}
 	if c.PUAUsrloc.Enabled && (!c.PUA.Enabled || !c.Usrloc.Enabled) {
 		add("pua_usrloc.enabled", "pua_usrloc needs the pua core and the location service: set pua.enabled and usrloc.enabled")
 	}

@@ -61,6 +61,10 @@ type SLAConfig struct {
 	// FixRemoteTarget replaces remote target URIs by the remote identity
 	// in published documents (held calls on Polycom phones). Default true.
 	FixRemoteTarget bool `yaml:"fix_remote_target"`
+	// PresentityFromContact takes the line a dialog;sla SUBSCRIBE is for
+	// from its Contact user and From domain, as Polycom phones address it
+	// (OpenSIPS's default), instead of the Request-URI. Default true.
+	PresentityFromContact bool `yaml:"presentity_from_contact"`
 }
 
 // Policy actions.
@@ -100,7 +104,7 @@ func Default() Config {
 		EndSubscriptionOnTimeout: true,
 		OfflineBody:              true,
 		ContactUser:              "presence",
-		SLA:                      SLAConfig{SenderHeader: "Sender", FixRemoteTarget: true},
+		SLA:                      SLAConfig{SenderHeader: "Sender", FixRemoteTarget: true, PresentityFromContact: true},
 		Authorization:            AuthorizationConfig{Default: ActionAllow},
 	}
 }

@@ -191,17 +191,25 @@ func (sh *pshard) notifyChange(p *presentity, es *eventState, ch Change) {
 }
 
 // isSender reports whether the watcher is the phone named in a
-// publication's sender header: its Contact or its From address.
+// publication's sender header: the same contact (user, host and port) as
+// the watcher's Contact. Phones of one line share their AOR, so the
+// contact is what tells them apart.
 func (sub *subState) isSender(sender string) bool {
-	want, err := sipaddr.ParseAOR(sender)
+	want, err := sipaddr.Parse(sender)
 	if err != nil {
 		return false
 	}
-	if a, err := sipaddr.ParseAOR(sub.RemoteTarget); err == nil && a == want {
-		return true
+	got, err := sipaddr.Parse(sub.RemoteTarget)
+	if err != nil {
+		return false
 	}
-	a, err := sipaddr.ParseAOR(sub.RemoteURI)
-	return err == nil && a == want
+	port := func(p int) int {
+		if p == 0 {
+			return 5060
+		}
+		return p
+	}
+	return got.User == want.User && strings.EqualFold(got.Host, want.Host) && port(got.Port) == port(want.Port)
 }
 
 // watcherStates lists the watchers of a presentity's event package for

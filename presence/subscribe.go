@@ -117,6 +117,12 @@ func (s *Server) handleSubscribe(tx *sipnet.ServerTx) {
 		return
 	}
 	r.presentity = sipaddr.AOR(req.Recipient)
+	if name == "dialog;sla" && s.cfg.SLA.PresentityFromContact {
+		// Polycom phones address the line as Contact user @ From domain.
+		if c := req.Contact(); c != nil && c.Address.User != "" {
+			r.presentity = sipaddr.Make(c.Address.User, from.Address.Host)
+		}
+	}
 	for _, h := range req.GetHeaders("Record-Route") {
 		if rr, ok := h.(*sip.RecordRouteHeader); ok {
 			r.routeSet = append(r.routeSet, "<"+rr.Address.String()+">")

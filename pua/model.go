@@ -49,6 +49,7 @@ type Subscription struct {
 	Source       Source
 	OwnerID      string
 	Contact      string // our Contact
+	Destination  string // "ip:port" requests go to instead of the presence server or remote target; "" for none
 	CallID       string
 	LocalTag     string
 	RemoteTag    string

@@ -2,6 +2,7 @@ package pua
 
 import (
 	"context"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,14 @@ type SubscribeRequest struct {
 	// Forever keeps the subscription refreshed until unsubscribed.
 	Expires      int
 	ExtraHeaders []string
+	// Contact, when set, is the Contact of our SUBSCRIBEs (pua_bla's
+	// server_address); default: this daemon's.
+	Contact string
+	// Destination, when set ("ip:port"), is where every request of the
+	// subscription goes, instead of the presence server or the remote
+	// target: a phone behind NAT is reached at the address it registered
+	// from.
+	Destination string
 }
 
 type subKey struct {
@@ -118,6 +127,7 @@ func (sh *pshard) subscribe(r SubscribeRequest, done func(Result)) {
 			},
 			key: key,
 		}
+		rec.Destination, rec.Contact = r.Destination, r.Contact
 		rec.timer.init(sh, rec.fire)
 		sh.newDialog(rec)
 		sh.subs[key] = rec
@@ -150,8 +160,10 @@ func (sh *pshard) newDialog(rec *subRec) {
 	rec.RemoteTag, rec.RouteSet, rec.RemoteTarget = "", nil, ""
 	rec.LocalCSeq, rec.RemoteCSeq = 0, 0
 	rec.State, rec.Reason = "", ""
-	ct := c.sip.ContactURI(c.transport(), c.cfg.ContactUser)
-	rec.Contact = ct.String()
+	if rec.Contact == "" {
+		ct := c.sip.ContactURI(c.transport(), c.cfg.ContactUser)
+		rec.Contact = ct.String()
+	}
 	c.dialogs.Put(rec.CallID+";"+rec.LocalTag, dialogRef{rec.Presentity, rec.ID})
 }
 
@@ -194,6 +206,11 @@ func (c *Client) buildSubscribe(rec *subRec, op *subOp) (*sip.Request, sipnet.Se
 	if inDialog {
 		ruri, err = sipaddr.Parse(rec.RemoteTarget)
 		opts = sipnet.SendOptions{}
+		if rec.Destination != "" && len(rec.RouteSet) == 0 {
+			if ap, perr := netip.ParseAddrPort(rec.Destination); perr == nil {
+				opts.Destination = ap
+			}
+		}
 		if c.cfg.PresenceServer == "" || len(rec.RouteSet) == 0 {
 			// Loose routing decides, unless the remote target is unusable
 			// and the presence server is known.
@@ -204,6 +221,11 @@ func (c *Client) buildSubscribe(rec *subRec, op *subOp) (*sip.Request, sipnet.Se
 		}
 	} else {
 		ruri, err = sipaddr.Parse(rec.Presentity)
+		if rec.Destination != "" {
+			if ap, perr := netip.ParseAddrPort(rec.Destination); perr == nil {
+				opts = sipnet.SendOptions{Destination: ap}
+			}
+		}
 	}
 	if err != nil {
 		return nil, opts, err

@@ -23,6 +23,7 @@ import (
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/presence/events"
 	"github.com/presenced/presenced/pua"
+	puabla "github.com/presenced/presenced/pua/bla"
 	puami "github.com/presenced/presenced/pua/mi"
 	puausrloc "github.com/presenced/presenced/pua/usrloc"
 	"github.com/presenced/presenced/registrar"
@@ -152,6 +153,14 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			return errors.New("the registrar needs the location service (usrloc.enabled)")
 		}
 		if _, err := registrar.New(s.cfg.Registrar, registrar.Deps{SIP: s.stack, Locations: s.usrloc, Domains: domains, Logger: s.log}); err != nil {
+			return err
+		}
+	}
+	if s.cfg.PUABLA.Enabled {
+		if s.pua == nil || s.usrloc == nil {
+			return errors.New("pua_bla needs the pua core and the location service")
+		}
+		if _, err := puabla.New(s.cfg.PUABLA, s.pua, s.usrloc, s.log); err != nil {
 			return err
 		}
 	}

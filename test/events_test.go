@@ -192,11 +192,12 @@ func TestDialogEvent(t *testing.T) {
 func TestSLASenderExcluded(t *testing.T) {
 	d := startDaemon(t, baseConfig)
 	line := "sip:line1@127.0.0.1"
-	a := siptest.New(t, siptest.Options{Name: "phonea"})
-	b := siptest.New(t, siptest.Options{Name: "phoneb"})
+	// Polycom style: each phone's Contact user is the line's user.
+	a := siptest.New(t, siptest.Options{Name: "line1"})
+	b := siptest.New(t, siptest.Options{Name: "line1"})
 	var dlgs []*siptest.Dialog
 	for _, ua := range []*siptest.UA{a, b} {
-		res, dlg, err := ua.Subscribe(ctxT(t), d.UDP, siptest.Request{URI: line, From: "sip:" + ua.Name + "@127.0.0.1", Headers: map[string]string{"Event": "dialog;sla"}})
+		res, dlg, err := ua.Subscribe(ctxT(t), d.UDP, siptest.Request{URI: line, From: line, Headers: map[string]string{"Event": "dialog;sla"}})
 		if err != nil || res.StatusCode != 200 {
 			t.Fatalf("subscribe: %v %v", res, err)
 		}

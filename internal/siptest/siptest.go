@@ -30,6 +30,7 @@ type UA struct {
 	mu       sync.Mutex
 	notifies []*sip.Request
 	others   []*sip.Request
+	inbound  []*Inbound
 	changed  chan struct{}
 	answer   func(req *sip.Request) int
 }
@@ -97,19 +98,121 @@ func (u *UA) onRequest(tx *sipnet.ServerTx) {
 	if u.answer != nil {
 		code = u.answer(req)
 	}
-	if req.Method == sip.NOTIFY {
+	var in *Inbound
+	switch req.Method {
+	case sip.NOTIFY:
 		if code > 0 && code < 300 {
 			u.notifies = append(u.notifies, req)
 		}
-	} else {
+	case sip.SUBSCRIBE:
+		u.others = append(u.others, req)
+		if code == 200 {
+			in = u.inboundFor(req, tx)
+		}
+	default:
 		u.others = append(u.others, req)
 	}
 	close(u.changed)
 	u.changed = make(chan struct{})
 	u.mu.Unlock()
+	if in != nil {
+		res := tx.NewResponse(200, "OK")
+		if to := res.To(); to != nil {
+			to.Params.Remove("tag")
+			to.Params.Add("tag", in.LocalTag)
+		}
+		exp := Header(req, "Expires")
+		if exp == "" {
+			exp = "3600"
+		}
+		res.AppendHeader(sip.NewHeader("Expires", exp))
+		res.AppendHeader(&sip.ContactHeader{Address: u.Contact(tx.Transport())})
+		_ = tx.Respond(res)
+		return
+	}
 	if code > 0 {
 		_ = tx.Reply(code, reasonFor(code))
 	}
+}
+
+// Inbound is a subscription a peer opened to the UA: the UA is its
+// notifier (a phone pua_bla subscribes to).
+type Inbound struct {
+	Subscribe *sip.Request // the initial SUBSCRIBE
+	Last      *sip.Request // the latest SUBSCRIBE of the dialog
+	LocalTag  string       // our tag
+	CSeq      uint32       // of our last NOTIFY
+	Source    netip.AddrPort
+	Transport string
+}
+
+// inboundFor records a SUBSCRIBE in its inbound dialog (new or existing);
+// u.mu is held.
+func (u *UA) inboundFor(req *sip.Request, tx *sipnet.ServerTx) *Inbound {
+	toTag, _ := req.To().Params.Get("tag")
+	cid := string(*req.CallID())
+	for _, in := range u.inbound {
+		if string(*in.Subscribe.CallID()) == cid && (toTag == "" || toTag == in.LocalTag) {
+			in.Last = req
+			return in
+		}
+	}
+	in := &Inbound{Subscribe: req, Last: req, LocalTag: tag(), Source: tx.Source(), Transport: tx.Transport()}
+	u.inbound = append(u.inbound, in)
+	return in
+}
+
+// WaitInbound waits for the n-th (from 0) subscription opened to the UA.
+func (u *UA) WaitInbound(timeout time.Duration, n int) *Inbound {
+	u.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		u.mu.Lock()
+		if len(u.inbound) > n {
+			in := u.inbound[n]
+			u.mu.Unlock()
+			return in
+		}
+		ch := u.changed
+		u.mu.Unlock()
+		left := time.Until(deadline)
+		if left <= 0 {
+			u.t.Fatalf("siptest: no subscription %d within %v", n, timeout)
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-time.After(left):
+		}
+	}
+}
+
+// Notify sends a NOTIFY in an inbound subscription dialog.
+func (u *UA) Notify(ctx context.Context, in *Inbound, subState, contentType string, body []byte) (*sip.Response, error) {
+	sub := in.Subscribe
+	req := sip.NewRequest(sip.NOTIFY, sub.Contact().Address)
+	from := &sip.FromHeader{Address: sub.To().Address, Params: sip.NewParams()}
+	from.Params.Add("tag", in.LocalTag)
+	to := &sip.ToHeader{Address: sub.From().Address, Params: sip.NewParams()}
+	ftag, _ := sub.From().Params.Get("tag")
+	to.Params.Add("tag", ftag)
+	cid := *sub.CallID()
+	u.mu.Lock()
+	in.CSeq++
+	cseq := in.CSeq
+	u.mu.Unlock()
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: sip.NOTIFY})
+	req.AppendHeader(&sip.ContactHeader{Address: u.Contact(in.Transport)})
+	req.AppendHeader(sip.NewHeader("Event", Header(sub, "Event")))
+	req.AppendHeader(sip.NewHeader("Subscription-State", subState))
+	if body != nil {
+		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+		req.SetBody(body)
+	}
+	return u.Stack.Do(ctx, req, sipnet.SendOptions{Destination: in.Source, Transport: in.Transport})
 }
 
 // Addr is the UA's address on transport.

@@ -59,6 +59,12 @@ func puaSchema() migrate.Domain {
 				notify_body         BLOB
 			)`,
 		},
+	}, {
+		Version:     2,
+		Description: "pua subscriptions: destination (next hop of requests to a phone)",
+		Statements: []string{
+			`ALTER TABLE pua_subscriptions ADD COLUMN destination TEXT NOT NULL DEFAULT ''`,
+		},
 	}}}
 }
 
@@ -81,7 +87,7 @@ func puaSubscriptionsTable() sqlcol.Table {
 		Cols: []string{"presentity", "to_uri", "watcher", "event", "source", "owner_id", "contact",
 			"call_id", "local_tag", "remote_tag", "route_set", "remote_target", "local_cseq", "remote_cseq",
 			"extra_headers", "expires", "desired", "state", "reason", "notify_at", "notify_content_type",
-			"notify_body"},
+			"notify_body", "destination"},
 	}
 }
 
@@ -178,7 +184,7 @@ func (st *puaStmts) write(ctx context.Context, tx *sql.Tx, b *pua.Batch) error {
 				s.OwnerID, s.Contact, s.CallID, s.LocalTag, s.RemoteTag, routes, s.RemoteTarget,
 				int64(s.LocalCSeq), int64(s.RemoteCSeq), headers,
 				sqlcol.Time(s.Expires), sqlcol.Time(s.Desired), s.State, s.Reason,
-				sqlcol.Time(s.NotifyAt), s.NotifyContentType, sqlcol.Bytes(s.NotifyBody))
+				sqlcol.Time(s.NotifyAt), s.NotifyContentType, sqlcol.Bytes(s.NotifyBody), s.Destination)
 			if err != nil {
 				return fmt.Errorf("put subscription %q: %w", s.ID, err)
 			}
@@ -255,7 +261,7 @@ func loadPUASubscriptions(ctx context.Context, tx *sql.Tx) ([]*pua.Subscription,
 			&s.OwnerID, &s.Contact, &s.CallID, &s.LocalTag, &s.RemoteTag, &routes, &s.RemoteTarget,
 			&localCSeq, &remoteCSeq, &headers,
 			&expires, &desired, &s.State, &s.Reason,
-			&notifyAt, &s.NotifyContentType, &s.NotifyBody)
+			&notifyAt, &s.NotifyContentType, &s.NotifyBody, &s.Destination)
 		if err != nil {
 			return nil, fmt.Errorf("read subscription: %w", err)
 		}
