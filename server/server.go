@@ -71,6 +71,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("sip: %w", err)
 	}
 	s.stack = stack
+	s.registry.MustRegister(newSIPCollector(stack))
 	return s, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,7 +68,11 @@ func (tx *ServerTx) Respond(res *sip.Response) error {
 		return errors.New("respond: status code out of range")
 	}
 	ensureContentLength(res)
-	return tx.tx.respond(res)
+	err := tx.tx.respond(res)
+	if err == nil {
+		tx.s.responses.add(string(tx.req.Method) + " " + strconv.Itoa(res.StatusCode))
+	}
+	return err
 }
 
 // Canceled is closed when a CANCEL matching this INVITE arrived; the

@@ -64,7 +64,9 @@ type Stack struct {
 	small  sync.Pool // *[]byte of smallBuf bytes: datagrams
 	enc    sync.Pool // *bytes.Buffer: serialisation
 
-	st counters
+	st        counters
+	requests  tally // received, by method
+	responses tally // sent, by "METHOD code"
 }
 
 const (

@@ -1,6 +1,9 @@
 package sipnet
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Stats are the stack's counters since New. Counters only grow; the
 // last four fields are current values.
@@ -51,3 +54,32 @@ func (s *Stack) Stats() Stats {
 		TCPConnections:          c.tcpConns.Load(),
 	}
 }
+
+// tally counts by key without a lock on the hot path once a key exists.
+type tally struct{ m sync.Map } // key -> *atomic.Uint64
+
+func (t *tally) add(key string) {
+	if c, ok := t.m.Load(key); ok {
+		c.(*atomic.Uint64).Add(1)
+		return
+	}
+	c, _ := t.m.LoadOrStore(key, new(atomic.Uint64))
+	c.(*atomic.Uint64).Add(1)
+}
+
+func (t *tally) snapshot() map[string]uint64 {
+	out := map[string]uint64{}
+	t.m.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
+}
+
+// RequestCounts returns how many requests the stack received, by method
+// (retransmissions absorbed by transactions not counted).
+func (s *Stack) RequestCounts() map[string]uint64 { return s.requests.snapshot() }
+
+// ResponseCounts returns how many responses the stack sent to requests
+// (not retransmissions), by "METHOD code", e.g. "PUBLISH 200".
+func (s *Stack) ResponseCounts() map[string]uint64 { return s.responses.snapshot() }

@@ -147,6 +147,7 @@ func (s *Stack) handleRequest(req *sip.Request, in inbound) {
 	}
 	key := serverKey(req, method)
 	markVia(req.Via(), in.src)
+	s.requests.add(string(req.Method))
 	switch req.Method {
 	case sip.ACK:
 		s.handleAck(req, key, in)
@@ -196,6 +197,7 @@ func (s *Stack) replyStateless(req *sip.Request, in inbound, code int, reason st
 			tag = newTag()
 		}
 	}
+	s.responses.add(string(req.Method) + " " + strconv.Itoa(code))
 	res := newResponse(req, code, reason, tag, s.cfg.UserAgent)
 	for _, h := range hdrs {
 		res.AppendHeader(h)

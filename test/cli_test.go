@@ -2,6 +2,8 @@ package test
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/siptest"
 	"github.com/presenced/presenced/internal/testpeer"
 )
 
@@ -122,4 +125,47 @@ func TestPUARestartKeepsRecords(t *testing.T) {
 	if ref.Code != 200 || ref.ETag == rep.ETag {
 		t.Fatalf("refresh after restart: got %+v, want 200 with a new ETag", ref)
 	}
+}
+
+// TestMetricsAndHealth: /metrics has the SIP requests by method and the
+// responses by method and code, the presence gauges and NOTIFY counters;
+// /health answers ok.
+func TestMetricsAndHealth(t *testing.T) {
+	d := startDaemon(t, baseConfig)
+	ua := siptest.New(t, siptest.Options{})
+	publishPIDF(t, ua, d, "sip:metrics@127.0.0.1", "open", "x")
+	res, _, err := ua.Send(ctxT(t), d.UDP, siptest.Request{Method: "FOO", URI: "sip:metrics@127.0.0.1"})
+	if err != nil || res.StatusCode != 405 {
+		t.Fatalf("FOO: %v %v", res, err)
+	}
+	body := httpGet(t, "http://"+d.MI+"/metrics")
+	for _, want := range []string{
+		`presenced_sip_requests_total{method="PUBLISH"} 1`,
+		`presenced_sip_responses_total{code="200",method="PUBLISH"} 1`,
+		`presenced_sip_responses_total{code="405",method="FOO"} 1`,
+		`presenced_publications 1`,
+		`presenced_subscriptions 0`,
+		`presenced_notify_sent_total`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if got := httpGet(t, "http://"+d.MI+"/health"); !strings.HasPrefix(got, "ok") {
+		t.Errorf("/health: got %q", got)
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
