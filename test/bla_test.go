@@ -155,8 +155,8 @@ func TestBLASharedLine(t *testing.T) {
 	b.expect(t, map[string]string{"a2": "terminated"})
 	c.expect(t, map[string]string{"a2": "terminated"})
 	waitFor(t, 5*time.Second, "pua_bla's un-SUBSCRIBE to A", func() bool {
-		last := a.in.Last
-		return last != a.in.Subscribe && siptest.Header(last, "Expires") == "0"
+		exp := a.ua.Expires(a.in)
+		return len(exp) > 1 && exp[len(exp)-1] == "0"
 	})
 
 	a.neverSaw(t, "a1", "a2")

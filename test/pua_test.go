@@ -149,6 +149,7 @@ store: {backend: memory}
 log: {level: warn}
 pua: {enabled: false}
 pua_mi: {enabled: false}
+pua_usrloc: {enabled: false}
 presence:
   min_expires_publish: 1
   max_expires_publish: 3

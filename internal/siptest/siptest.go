@@ -139,8 +139,9 @@ func (u *UA) onRequest(tx *sipnet.ServerTx) {
 // notifier (a phone pua_bla subscribes to).
 type Inbound struct {
 	Subscribe *sip.Request // the initial SUBSCRIBE
-	Last      *sip.Request // the latest SUBSCRIBE of the dialog
+	Last      *sip.Request // the latest SUBSCRIBE of the dialog (read it with LastExpires)
 	LocalTag  string       // our tag
+	expires   []string     // the Expires of each SUBSCRIBE, in order
 	CSeq      uint32       // of our last NOTIFY
 	Source    netip.AddrPort
 	Transport string
@@ -154,12 +155,21 @@ func (u *UA) inboundFor(req *sip.Request, tx *sipnet.ServerTx) *Inbound {
 	for _, in := range u.inbound {
 		if string(*in.Subscribe.CallID()) == cid && (toTag == "" || toTag == in.LocalTag) {
 			in.Last = req
+			in.expires = append(in.expires, Header(req, "Expires"))
 			return in
 		}
 	}
-	in := &Inbound{Subscribe: req, Last: req, LocalTag: tag(), Source: tx.Source(), Transport: tx.Transport()}
+	in := &Inbound{Subscribe: req, Last: req, LocalTag: tag(), Source: tx.Source(), Transport: tx.Transport(), expires: []string{Header(req, "Expires")}}
 	u.inbound = append(u.inbound, in)
 	return in
+}
+
+// Expires returns the Expires header of every SUBSCRIBE of the inbound
+// dialog so far, in order.
+func (u *UA) Expires(in *Inbound) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), in.expires...)
 }
 
 // WaitInbound waits for the n-th (from 0) subscription opened to the UA.
