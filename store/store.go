@@ -1,6 +1,6 @@
 // Package store opens the storage backend the config names. The domain
 // packages declare the store interfaces they need (presence.Store,
-// pua.Store, usrloc.Store, later dialog.Store); the backends implement
+// pua.Store, usrloc.Store, dialog.Store); the backends implement
 // them:
 // store/memory (tests), store/sqlite (default, embedded) and, later,
 // store/postgres (shared by several nodes).
@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/presenced/presenced/dialog"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/store/memory"
@@ -27,6 +28,7 @@ type Backend interface {
 	presence.Store
 	pua.Store
 	usrloc.Store
+	dialog.Store
 	io.Closer
 }
 

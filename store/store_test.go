@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/presenced/presenced/dialog"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/usrloc"
@@ -82,6 +83,14 @@ func TestOpen(t *testing.T) {
 			}
 			if bs, err := b.LoadBindings(context.Background()); err != nil || len(bs) != 1 || bs[0].ID != "b1" {
 				t.Errorf("load bindings: got %+v, %v, want binding b1", bs, err)
+			}
+			// And the dialogs.
+			db := &dialog.Batch{Put: []*dialog.Record{{Dialog: dialog.Dialog{ID: "c1.0", CallID: "c1"}, CallerRoute: []string{"<sip:p;lr>"}}}}
+			if err := b.WriteDialogs(context.Background(), db); err != nil {
+				t.Fatalf("write dialogs: got error %v, want none", err)
+			}
+			if ds, err := b.LoadDialogs(context.Background()); err != nil || len(ds) != 1 || ds[0].ID != "c1.0" {
+				t.Errorf("load dialogs: got %+v, %v, want dialog c1.0", ds, err)
 			}
 			if err := b.Close(); err != nil {
 				t.Errorf("close: got error %v, want none", err)

@@ -5,12 +5,14 @@
 // state the previous instance wrote, as after a restart on a real backend.
 //
 // Each domain has its own state and lock (presence.go: presenceState,
-// pua.go: puaState, usrloc.go: usrlocState); no method holds two of them.
+// pua.go: puaState, usrloc.go: usrlocState, dialog.go: dialogState); no
+// method holds two of them.
 package memory
 
 import (
 	"time"
 
+	"github.com/presenced/presenced/dialog"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/usrloc"
@@ -22,12 +24,14 @@ type Store struct {
 	presence presenceState
 	pua      puaState
 	usrloc   usrlocState
+	dialog   dialogState
 }
 
 var (
 	_ presence.Store = (*Store)(nil)
 	_ pua.Store      = (*Store)(nil)
 	_ usrloc.Store   = (*Store)(nil)
+	_ dialog.Store   = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -36,6 +40,7 @@ func New() *Store {
 	s.presence.init()
 	s.pua.init()
 	s.usrloc.init()
+	s.dialog.init()
 	return s
 }
 

@@ -26,3 +26,6 @@ func TestPUA(t *testing.T) { storetest.PUA(t, newState) }
 
 // TestUsrloc runs the usrloc conformance suite.
 func TestUsrloc(t *testing.T) { storetest.Usrloc(t, newState) }
+
+// TestDialog runs the dialog conformance suite.
+func TestDialog(t *testing.T) { storetest.Dialog(t, newState) }

@@ -10,8 +10,8 @@
 // run on a separate pool of read-only connections, each in one read
 // transaction, so they see a consistent snapshot while writes go on.
 //
-// Each domain has one file (presence.go, pua.go, usrloc.go): its schema
-// migrations, its statements and its methods. The schema version of every domain is kept
+// Each domain has one file (presence.go, pua.go, usrloc.go, dialog.go):
+// its schema migrations, its statements and its methods. The schema version of every domain is kept
 // in schema_migrations (see store/internal/migrate).
 package sqlite
 
@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presenced/presenced/dialog"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/store/internal/migrate"
@@ -74,6 +75,7 @@ type Store struct {
 	presence presenceStmts
 	pua      puaStmts
 	usrloc   usrlocStmts
+	dialog   dialogStmts
 
 	closeOnce sync.Once
 	closeErr  error
@@ -83,11 +85,12 @@ var (
 	_ presence.Store = (*Store)(nil)
 	_ pua.Store      = (*Store)(nil)
 	_ usrloc.Store   = (*Store)(nil)
+	_ dialog.Store   = (*Store)(nil)
 )
 
 // domains lists the schema of every domain, in creation order.
 func domains() []migrate.Domain {
-	return []migrate.Domain{presenceSchema(), puaSchema(), usrlocSchema()}
+	return []migrate.Domain{presenceSchema(), puaSchema(), usrlocSchema(), dialogSchema()}
 }
 
 // Open opens the database file at path, creating it if needed, and brings
@@ -164,6 +167,7 @@ func open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	s.presence.prepare(ctx, &p)
 	s.pua.prepare(ctx, &p)
 	s.usrloc.prepare(ctx, &p)
+	s.dialog.prepare(ctx, &p)
 	s.stmts = p.stmts
 	if p.err != nil {
 		return nil, p.err

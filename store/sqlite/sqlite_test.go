@@ -38,6 +38,9 @@ func TestPUA(t *testing.T) { storetest.PUA(t, newState) }
 // TestUsrloc runs the usrloc conformance suite.
 func TestUsrloc(t *testing.T) { storetest.Usrloc(t, newState) }
 
+// TestDialog runs the dialog conformance suite.
+func TestDialog(t *testing.T) { storetest.Dialog(t, newState) }
+
 func openTemp(t *testing.T) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "presenced.db")
@@ -108,6 +111,8 @@ func TestSchema(t *testing.T) {
 		"table pua_subscriptions":             true,
 		"table usrloc_bindings":               true,
 		"index usrloc_bindings_aor":           true,
+		"table dialog_dialogs":                true,
+		"index dialog_dialogs_call_id":        true,
 	}
 	rows, err := s.readers.QueryContext(ctx, `SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'`)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/dialog"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/usrloc"
@@ -125,6 +126,39 @@ func TestUsrlocBatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := UsrlocBatch(&tt.b)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("got error %v, want none", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestDialogBatch(t *testing.T) {
+	far := time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	d := func(id, callID string) *dialog.Record {
+		return &dialog.Record{Dialog: dialog.Dialog{ID: id, CallID: callID}}
+	}
+	tests := []struct {
+		name    string
+		b       dialog.Batch
+		wantErr string
+	}{
+		{"empty", dialog.Batch{}, ""},
+		{"good", dialog.Batch{Put: []*dialog.Record{d("c.0", "c"), d("c.1", "c")}}, ""},
+		{"deletes are not checked", dialog.Batch{Delete: []string{""}}, ""},
+		{"nil dialog", dialog.Batch{Put: []*dialog.Record{d("c.0", "c"), nil}}, "put dialog 1: nil row"},
+		{"dialog without id", dialog.Batch{Put: []*dialog.Record{d("", "c")}}, "put dialog 0: empty id"},
+		{"dialog without call id", dialog.Batch{Put: []*dialog.Record{d("c.0", "c"), d("c.1", "")}}, "put dialog 1: empty call id"},
+		{"created too late", dialog.Batch{Put: []*dialog.Record{{Dialog: dialog.Dialog{ID: "x", CallID: "c", Created: far}}}}, "put dialog 0: created 2300"},
+		{"confirmed too late", dialog.Batch{Put: []*dialog.Record{{Dialog: dialog.Dialog{ID: "x", CallID: "c", Confirmed: far}}}}, "confirmed 2300"},
+		{"expires too late", dialog.Batch{Put: []*dialog.Record{{Dialog: dialog.Dialog{ID: "x", CallID: "c", Expires: far}}}}, "expires 2300"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := DialogBatch(&tt.b)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("got error %v, want none", err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/presenced/presenced/dialog"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/usrloc"
@@ -18,6 +19,7 @@ type Store interface {
 	presence.Store
 	pua.Store
 	usrloc.Store
+	dialog.Store
 	io.Closer
 }
 
