@@ -7,8 +7,10 @@ import (
 	"os"
 	"reflect"
 
+	"github.com/presenced/presenced/dialog"
 	"github.com/presenced/presenced/mi"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/proxy"
 	"github.com/presenced/presenced/pua"
 	puabla "github.com/presenced/presenced/pua/bla"
 	puami "github.com/presenced/presenced/pua/mi"
@@ -40,6 +42,8 @@ type Config struct {
 	Registrar registrar.Config `yaml:"registrar"`
 	PUAUsrloc puausrloc.Config `yaml:"pua_usrloc"`
 	PUABLA    puabla.Config    `yaml:"pua_bla"`
+	Proxy     proxy.Config     `yaml:"proxy"`
+	Dialog    dialog.Config    `yaml:"dialog"`
 }
 
 // LogConfig is the log section.
@@ -65,6 +69,8 @@ func Default() *Config {
 		Registrar: registrar.Default(),
 		PUAUsrloc: puausrloc.Default(),
 		PUABLA:    puabla.Default(),
+		Proxy:     proxy.Default(),
+		Dialog:    dialog.Default(),
 	}
 }
 

@@ -341,6 +341,8 @@ func TestSectionValidation(t *testing.T) {
 		{"usrloc", "usrloc: {shards: -1}\n", `usrloc.shards: want 0..1024, got -1 (line 1)`},
 		{"registrar", "registrar: {foreign_domain_code: 500}\n", `registrar.foreign_domain_code: want 403 or 404, got 500 (line 1)`},
 		{"pua_bla", "pua_bla: {header_name: \"X Bad\"}\n", `pua_bla.header_name: "X Bad" is not a header name (line 1)`},
+		{"proxy", "proxy: {foreign_domains: relay}\n", `proxy.foreign_domains: want forward or refuse, got "relay" (line 1)`},
+		{"dialog", "dialog: {max_lifetime: 0}\n", `dialog.max_lifetime: want 1..604800 seconds, got 0 (line 1)`},
 		{"pua_usrloc", "pua_usrloc: {publish: {mode: some}}\n", `pua_usrloc.publish.mode: want all, patterns or header, got "some" (line 1)`},
 	}
 	covered := map[string]bool{}
@@ -531,5 +533,18 @@ func TestLogHandler(t *testing.T) {
 		if got := b.String(); got != tc.want {
 			t.Errorf("%+v: got %q, want %q", tc.cfg, got, tc.want)
 		}
+	}
+}
+
+// TestProxyNeedsUsrloc: the proxy looks users up in the location service.
+func TestProxyNeedsUsrloc(t *testing.T) {
+	doc := "usrloc: {enabled: false}\nregistrar: {enabled: false}\npua_usrloc: {enabled: false}\n"
+	want := []string{"proxy.enabled: the proxy needs the location service: set usrloc.enabled: true"}
+	_, err := Parse([]byte(doc))
+	if diff := cmp.Diff(want, problems(t, err)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if _, err := Parse([]byte(doc + "proxy: {enabled: false}\n")); err != nil {
+		t.Errorf("without the proxy: got %v, want no error", err)
 	}
 }

@@ -73,6 +73,9 @@ func (c *Config) checkModules(add func(path, format string, a ...any)) {
 	if c.PUAUsrloc.Enabled && (!c.PUA.Enabled || !c.Usrloc.Enabled) {
 		add("pua_usrloc.enabled", "pua_usrloc needs the pua core and the location service: set pua.enabled and usrloc.enabled")
 	}
+	if c.Proxy.Enabled && !c.Usrloc.Enabled {
+		add("proxy.enabled", "the proxy needs the location service: set usrloc.enabled: true")
+	}
 }
 
 // checkDomains checks that each served domain is a hostname or an IP

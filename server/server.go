@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -18,10 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/presenced/presenced/config"
+	"github.com/presenced/presenced/dialog"
 	"github.com/presenced/presenced/internal/sipaddr"
 	"github.com/presenced/presenced/mi"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/presence/events"
+	"github.com/presenced/presenced/proxy"
 	"github.com/presenced/presenced/pua"
 	puabla "github.com/presenced/presenced/pua/bla"
 	puami "github.com/presenced/presenced/pua/mi"
@@ -49,6 +52,8 @@ type Server struct {
 	puami    *puami.Module
 	usrloc   *usrloc.Service
 	puaUL    *puausrloc.Module
+	dialogs  *dialog.Service
+	proxy    *proxy.Proxy
 	mi       *mi.Server
 
 	started []stopper
@@ -92,6 +97,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.started = append(s.started, stopper{"store", func(context.Context) error { return st.Close() }})
 
 	domains := sipaddr.NewDomains(s.cfg.Domains)
+	// The local modules that share methods with the proxy (presence:
+	// PUBLISH, SUBSCRIBE; pua: NOTIFY; OPTIONS below) register their
+	// handlers on shared; they reach the stack through proxy.Wrap once
+	// the proxy is built.
+	shared := &sharedSIP{Stack: s.stack, local: map[sip.RequestMethod]sipnet.Handler{}}
 	allowEvents := ""
 	if s.cfg.Presence.Enabled {
 		pc := s.cfg.Presence
@@ -108,7 +118,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			events.NewSLA(events.SLAOptions{FixRemoteTarget: pc.SLA.FixRemoteTarget}),
 		}
 		ps, err = presence.New(pc, presence.Deps{
-			SIP: s.stack, Store: st, Domains: domains, Packages: pkgs,
+			SIP: shared, Store: st, Domains: domains, Packages: pkgs,
 			WatcherInfo: events.NewWatcherInfo(),
 			Logger:      s.log, Registerer: s.registry,
 		})
@@ -125,7 +135,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 
 	if s.cfg.PUA.Enabled {
 		// Built before the SIP stack starts: it registers the NOTIFY handler.
-		p, err := pua.New(s.cfg.PUA, pua.Deps{SIP: s.stack, Store: st, Logger: s.log, Registerer: s.registry})
+		p, err := pua.New(s.cfg.PUA, pua.Deps{SIP: shared, Store: st, Logger: s.log, Registerer: s.registry})
 		if err != nil {
 			return err
 		}
@@ -176,7 +186,35 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.puaUL = m
 	}
 
-	s.stack.Handle(sip.OPTIONS, func(tx *sipnet.ServerTx) {
+	if s.cfg.Dialog.Enabled {
+		// Built before pua_dialoginfo subscribes to it and before the
+		// proxy feeds it; started after the SIP stack.
+		d, err := dialog.New(s.cfg.Dialog, dialog.Deps{Store: st, Logger: s.log, Registerer: s.registry})
+		if err != nil {
+			return err
+		}
+		s.dialogs = d
+	}
+	// pua_dialoginfo (package pua/dialoginfo) is built HERE, once s.pua
+	// and s.dialogs exist and before the tracker starts:
+	//	puadialoginfo.New(cfg, s.pua, s.dialogs, s.log)
+	// (it subscribes to the tracker's events in New).
+	if s.cfg.Proxy.Enabled {
+		if s.usrloc == nil {
+			return errors.New("the proxy needs the location service (usrloc.enabled)")
+		}
+		deps := proxy.Deps{SIP: s.stack, Locations: s.usrloc, Domains: domains, Logger: s.log, Registerer: s.registry}
+		if s.dialogs != nil {
+			deps.Dialogs = s.dialogs
+		}
+		p, err := proxy.New(s.cfg.Proxy, deps)
+		if err != nil {
+			return err
+		}
+		s.proxy = p
+	}
+
+	shared.Handle(sip.OPTIONS, func(tx *sipnet.ServerTx) {
 		if tx.RejectUnsupported() {
 			return
 		}
@@ -187,10 +225,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		hdrs = append(hdrs, sip.NewHeader("Accept", "application/pidf+xml, application/dialog-info+xml, application/watcherinfo+xml"))
 		_ = tx.Reply(200, "OK", hdrs...)
 	})
+	shared.install(s.proxy)
 	if err := s.stack.Start(ctx); err != nil {
 		return fmt.Errorf("sip: %w", err)
 	}
 	s.started = append(s.started, stopper{"sip", s.stack.Stop})
+	if s.proxy != nil {
+		if err := s.proxy.Start(ctx); err != nil {
+			return err
+		}
+		s.started = append(s.started, stopper{"proxy", s.proxy.Stop})
+	}
 
 	if s.pua != nil {
 		if err := s.pua.Start(ctx); err != nil {
@@ -203,6 +248,14 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			return err
 		}
 		s.started = append(s.started, stopper{"usrloc", s.usrloc.Stop})
+	}
+	if s.dialogs != nil {
+		// After the SIP stack, the pua and the proxy: dialogs loaded past
+		// their lifetime are hung up (BYEs) and published terminated.
+		if err := s.dialogs.Start(ctx); err != nil {
+			return err
+		}
+		s.started = append(s.started, stopper{"dialog", s.dialogs.Stop})
 	}
 
 	if s.cfg.MI.Enabled {
@@ -242,6 +295,9 @@ func (s *Server) registerCommands(m *mi.Server) error {
 	}
 	if s.usrloc != nil {
 		cmds = append(cmds, s.usrloc.Commands()...)
+	}
+	if s.dialogs != nil {
+		cmds = append(cmds, s.dialogs.Commands()...)
 	}
 	for _, c := range cmds {
 		if err := m.Register(c); err != nil {
@@ -283,6 +339,39 @@ func (s *Server) Presence() *presence.Server { return s.presence }
 
 // PUA is the pua core, nil when disabled.
 func (s *Server) PUA() *pua.Client { return s.pua }
+
+// Dialogs is the dialog tracker, nil when disabled. Modules subscribe to
+// it while Start builds them (pua_dialoginfo); a test may subscribe to an
+// in-process daemon's tracker after Start and sees the calls made after.
+func (s *Server) Dialogs() *dialog.Service { return s.dialogs }
+
+// sharedSIP is the SIP stack as the modules that share methods with the
+// proxy see it: their handlers are kept aside, then installed behind
+// proxy.Wrap (which proxies what is not for them: see proxy/README.md).
+type sharedSIP struct {
+	*sipnet.Stack
+	local map[sip.RequestMethod]sipnet.Handler
+}
+
+// Handle keeps h for install.
+func (s *sharedSIP) Handle(method sip.RequestMethod, h sipnet.Handler) { s.local[method] = h }
+
+// install registers the kept handlers on the stack, each wrapped by the
+// proxy when there is one; with a proxy, the shared methods no module
+// handles are proxied.
+func (s *sharedSIP) install(p *proxy.Proxy) {
+	shared := []sip.RequestMethod{sip.NOTIFY, sip.SUBSCRIBE, sip.PUBLISH, sip.OPTIONS}
+	for m, h := range s.local {
+		if p == nil || !slices.Contains(shared, m) {
+			s.Stack.Handle(m, h)
+		}
+	}
+	if p != nil {
+		for _, m := range shared {
+			s.Stack.Handle(m, p.Wrap(m, s.local[m]))
+		}
+	}
+}
 
 func goVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
