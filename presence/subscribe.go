@@ -185,7 +185,16 @@ func (sh *pshard) subscribe(r subscribeReq) {
 	if s.isWinfo(r.event) {
 		watched = "presence"
 	}
-	status, reason, newAuth := sh.authorize(p, watcher, watched)
+	var status, reason string
+	var newAuth *Authorization
+	if s.isWinfo(r.event) && watcher == p.uri {
+		// A presentity may always see its own watchers (RFC 3857),
+		// whatever the rules: a confirm rule must not leave the owner (or
+		// the XMPP gateway acting for it) waiting for its own approval.
+		status = StatusActive
+	} else {
+		status, reason, newAuth = sh.authorize(p, watcher, watched)
+	}
 	sub := &subState{
 		Subscription: Subscription{
 			CallID: r.callID, LocalTag: newTag(), RemoteTag: r.fromTag,
