@@ -199,12 +199,28 @@ func (p *Proxy) buildForward(req *sip.Request, t target, recordRoute bool, inTr 
 	return fwd
 }
 
-// upstream is res as it goes upstream: our Via removed (16.7 step 3).
-func upstream(res *sip.Response) *sip.Response {
+// upstream is res as it goes upstream for req: our Via removed (16.7
+// step 3). A response left without any Via (a broken downstream that
+// answered with the Vias of a CANCEL) gets those of req, so that it still
+// reaches the caller.
+func upstream(res *sip.Response, req *sip.Request) *sip.Response {
 	out := sip.NewResponse(res.StatusCode, res.Reason)
+	vias := 0
+	for _, h := range res.Headers() {
+		if _, ok := h.(*sip.ViaHeader); ok {
+			vias++
+		}
+	}
+	if vias <= 1 {
+		for _, h := range req.Headers() {
+			if v, ok := h.(*sip.ViaHeader); ok {
+				out.AppendHeader(v.Clone())
+			}
+		}
+	}
 	skipped := false
 	for _, h := range res.Headers() {
-		if _, ok := h.(*sip.ViaHeader); ok && !skipped {
+		if _, ok := h.(*sip.ViaHeader); ok && (vias <= 1 || !skipped) {
 			skipped = true
 			continue
 		}
@@ -263,7 +279,7 @@ func (b *branch) onResponse(res *sip.Response) {
 			b.dlg.Progress(code, toTag(res.To()))
 		}
 		if relay {
-			_ = rc.tx.Respond(upstream(res))
+			_ = rc.tx.Respond(upstream(res, rc.req))
 		}
 	case code < 300:
 		rc.on2xx(b, res)
@@ -320,10 +336,10 @@ func (rc *rctx) relay2xx(res *sip.Response) {
 	rc.finalSent = true
 	rc.closeDone()
 	rc.mu.Unlock()
-	up := upstream(res)
+	up := upstream(res, rc.req)
 	if err := rc.tx.Respond(up); err != nil {
 		rc.p.spawn(func() {
-			if err := rc.p.sip.SendStateless(upstream(res), sipnet.SendOptions{}); err != nil {
+			if err := rc.p.sip.SendStateless(upstream(res, rc.req), sipnet.SendOptions{}); err != nil {
 				rc.p.log.Debug("2xx not relayed", "err", err)
 			}
 		})
@@ -449,7 +465,7 @@ func (rc *rctx) onNonInvite(b *branch, res *sip.Response, err error) {
 	}
 	rc.mu.Unlock()
 	if relay {
-		_ = rc.tx.Respond(upstream(res))
+		_ = rc.tx.Respond(upstream(res, rc.req))
 		if rc.refresh {
 			rc.p.dlg.Refreshed(string(*rc.req.CallID()), fromTag(rc.req.From()), toTag(rc.req.To()))
 		}
@@ -563,7 +579,7 @@ func (rc *rctx) maybeFinish() {
 		code = 408
 	}
 	if best != nil {
-		up := upstream(best)
+		up := upstream(best, rc.req)
 		if code == 503 {
 			up.StatusCode, up.Reason = 500, "Server Internal Error"
 		}

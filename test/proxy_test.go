@@ -13,6 +13,7 @@ import (
 
 	"github.com/presenced/presenced/dialog"
 	"github.com/presenced/presenced/internal/siptest"
+	"github.com/presenced/presenced/internal/testpeer"
 )
 
 // The proxy tests call between in-Go phones (internal/siptest.Phone)
@@ -515,5 +516,92 @@ func TestProxyMessage(t *testing.T) {
 	res, _, err = ua.Send(ctxT(t), d.UDP, siptest.Request{Method: sip.OPTIONS, URI: "sip:" + d.UDP.String()})
 	if err != nil || res.StatusCode != 200 || siptest.Header(res, "Allow") == "" {
 		t.Fatalf("OPTIONS: got %v %v, want our 200 with Allow", res, err)
+	}
+}
+
+// TestSIPpCall: SIPp, an independent SIP implementation, on either side
+// of calls through the proxy: as the caller of an in-Go phone
+// (caller.xml: INVITE, 180, 200, ACK and BYE along the route set), and as
+// the callee of an in-Go phone that answers (callee-answer.xml), is busy
+// (callee-busy.xml) or rings until the caller cancels (callee-ring.xml).
+func TestSIPpCall(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, proxyConfig)
+	dl := watchDialogs(t, d)
+
+	t.Run("sipp calls", func(t *testing.T) {
+		aor := "sip:gobob@127.0.0.1"
+		bob := phoneAt(t, d, "gobob", aor, siptest.Behavior{Ring: true, Code: 200, Delay: ringTime})
+		run := testpeer.SIPp(t, testpeer.SIPpOptions{
+			Scenario: "testdata/sipp/caller.xml", Target: d.UDP.String(), Calls: 3, Rate: 10,
+			Vars: map[string]string{"callee": "gobob", "pause": "200"},
+		})
+		run.Start()
+		out := runSIPp(t, run, 3)
+		bob.WaitRequest(5*time.Second, sip.ACK, 3)
+		bob.WaitRequest(5*time.Second, sip.BYE, 3)
+		var callIDs []string
+		for _, m := range out.Messages() {
+			if id := m.Get("Call-ID"); m.Method == "INVITE" && !slices.Contains(callIDs, id) {
+				callIDs = append(callIDs, id)
+			}
+		}
+		if len(callIDs) != 3 {
+			t.Fatalf("SIPp sent INVITEs of %d calls, want 3", len(callIDs))
+		}
+		for _, id := range callIDs {
+			dl.expect(t, id, trying(0), early(0), confirmed(0, dialog.Early), ended(0, dialog.Confirmed, dialog.ReasonLocalBye, 0))
+		}
+		waitNoDialogs(t, d)
+	})
+
+	for _, tc := range []struct {
+		name     string
+		scenario string
+		want     int
+		last     dstep
+	}{
+		{"sipp answers", "callee-answer.xml", 200, ended(0, dialog.Confirmed, dialog.ReasonLocalBye, 0)},
+		{"sipp is busy", "callee-busy.xml", 486, ended(0, dialog.Trying, dialog.ReasonRejected, 486)},
+		{"sipp rings until cancelled", "callee-ring.xml", 487, ended(0, dialog.Early, dialog.ReasonCancelled, 487)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := testpeer.SIPp(t, testpeer.SIPpOptions{Scenario: "testdata/sipp/" + tc.scenario, Timeout: 20 * time.Second})
+			run.Start()
+			user := "sipp" + strings.TrimSuffix(strings.TrimPrefix(tc.scenario, "callee-"), ".xml")
+			aor := "sip:" + user + "@127.0.0.1"
+			ua := siptest.New(t, siptest.Options{Name: "reg"})
+			if res := register(t, ua, d, aor, "reg-"+user, 1, []string{"<sip:sippcallee@" + run.LocalAddr() + ">"}); res.StatusCode != 200 {
+				t.Fatalf("REGISTER: got %d", res.StatusCode)
+			}
+			alice := siptest.NewPhone(t, "alice")
+			o, err := alice.Invite(d.UDP, aor, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == 487 {
+				if _, err := o.Ringing(10 * time.Second); err != nil {
+					t.Fatalf("ringing: %v", err)
+				}
+				o.Cancel()
+			}
+			res, ac, err := o.Final(15 * time.Second)
+			if err != nil || res.StatusCode != tc.want {
+				t.Fatalf("INVITE: got %v %v, want %d", res, err, tc.want)
+			}
+			if ac != nil {
+				// SIPp takes the BYE only once it has the ACK.
+				waitFor(t, 5*time.Second, "SIPp to get the ACK", func() bool { return len(run.Received("ACK")) > 0 })
+				if res, err := ac.Bye(ctxT(t)); err != nil || res.StatusCode != 200 {
+					t.Fatalf("BYE: got %v %v, want 200", res, err)
+				}
+			}
+			runSIPp(t, run, 1)
+			steps := dl.wait(t, o.CallID(), 2)
+			if got := steps[len(steps)-1]; got != tc.last {
+				t.Errorf("last event: got %v, want %v (all: %v)", got, tc.last, steps)
+			}
+			waitNoDialogs(t, d)
+		})
 	}
 }
