@@ -82,7 +82,6 @@ func newRig(tb testing.TB, bob siptest.Behavior) *rig {
 	return r
 }
 
-
 // call runs one call: INVITE, 180, 200, ACK, BYE, 200.
 func (r *rig) call(tb testing.TB) {
 	a, _ := r.stack.Addr("udp")

@@ -47,7 +47,7 @@ func (f *fakeSIP) AdvertisedHostPort(tr string) string {
 type fakeLoc map[string][]usrloc.Binding
 
 func (f fakeLoc) Lookup(_ context.Context, aor string) ([]usrloc.Binding, error) { return f[aor], nil }
-func (f fakeLoc) Known(_ context.Context, aor string) (bool, error)            { return len(f[aor]) > 0, nil }
+func (f fakeLoc) Known(_ context.Context, aor string) (bool, error)              { return len(f[aor]) > 0, nil }
 
 func newTestProxy(t *testing.T, cfg Config, domains []string, loc fakeLoc) *Proxy {
 	t.Helper()
