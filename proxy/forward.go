@@ -320,10 +320,12 @@ func (rc *rctx) on2xx(b *branch, res *sip.Response) {
 			rc.relay2xx(res)
 		})
 	case durable:
-		rc.relay2xx(res)
 		if first && rc.refresh {
+			// Before the 2xx goes: a BYE its sender sends next must not
+			// reach the tracker first.
 			rc.p.dlg.Refreshed(string(*rc.req.CallID()), fromTag(rc.req.From()), toTag(rc.req.To()))
 		}
+		rc.relay2xx(res)
 	}
 	rc.maybeFinish()
 }
@@ -465,10 +467,10 @@ func (rc *rctx) onNonInvite(b *branch, res *sip.Response, err error) {
 	}
 	rc.mu.Unlock()
 	if relay {
-		_ = rc.tx.Respond(upstream(res, rc.req))
 		if rc.refresh {
 			rc.p.dlg.Refreshed(string(*rc.req.CallID()), fromTag(rc.req.From()), toTag(rc.req.To()))
 		}
+		_ = rc.tx.Respond(upstream(res, rc.req))
 	}
 	rc.maybeFinish()
 }
