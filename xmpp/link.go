@@ -153,9 +153,12 @@ func (g *Gateway) connectAndServe() (up bool, err error) {
 		defer lc.reset()
 		return g.receive(t, start)
 	}))
+	var syn *xml.SyntaxError
 	switch {
 	case err == nil:
 		err = errors.New("stream closed by the server")
+	case errors.As(err, &syn) && strings.Contains(syn.Msg, "unexpected EOF"), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		err = fmt.Errorf("connection closed by the server without closing the stream: %w", err)
 	case errors.Is(err, errTooLarge):
 		err = fmt.Errorf("%w: stream closed with policy-violation", errTooLarge)
 	default:

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,7 +211,7 @@ func TestLinkReconnects(t *testing.T) {
 	}})
 	waitStatus(t, g, "link up", func(st xmpp.Status) bool { return st.State == xmpp.StateUp })
 
-	xmpptest.RestartProsody(t, s)
+	xmpptest.RestartProsody(t, s, syscall.SIGTERM)
 	st := waitStatus(t, g, "second connect", func(st xmpp.Status) bool { return st.Connects == 2 && st.State == xmpp.StateUp })
 	mu.Lock()
 	if len(downs) != 1 {

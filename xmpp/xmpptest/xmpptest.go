@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -88,6 +89,14 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 		conn.Close()
 		return nil, fmt.Errorf("xmpptest: login %s@%s: %w", o.User, o.Domain, err)
 	}
+	// Ask for the roster: the server then counts this resource as
+	// interested and delivers subscription approvals to it (RFC 6121
+	// section 2.1.6).
+	rosterGet := `<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>`
+	if err := s.Send(ctx, xml.NewDecoder(strings.NewReader(rosterGet))); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("xmpptest: roster get: %w", err)
+	}
 	c := &Client{
 		JID: s.LocalAddr().String(), Bare: s.LocalAddr().Bare().String(),
 		opts: o, sess: s, conn: conn, changed: make(chan struct{}), done: make(chan struct{}),
@@ -118,6 +127,26 @@ func Dial(t testing.TB, o Options) *Client {
 }
 
 func (c *Client) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	if start.Name.Local == "iq" {
+		// Acknowledge roster pushes (and any other set).
+		var id, typ string
+		for _, a := range start.Attr {
+			switch a.Name.Local {
+			case "id":
+				id = a.Value
+			case "type":
+				typ = a.Value
+			}
+		}
+		if typ != "set" {
+			return nil
+		}
+		res := xml.StartElement{Name: xml.Name{Local: "iq"}, Attr: []xml.Attr{{Name: xml.Name{Local: "type"}, Value: "result"}, {Name: xml.Name{Local: "id"}, Value: id}}}
+		if err := t.EncodeToken(res); err != nil {
+			return err
+		}
+		return t.EncodeToken(res.End())
+	}
 	if start.Name.Local != "presence" && start.Name.Local != "message" {
 		return nil
 	}
@@ -255,14 +284,14 @@ func bare(j string) string {
 	return j
 }
 
-// RestartProsody stops a Prosody of internal/testpeer (SIGTERM, waiting
-// for it to exit) and starts it again on the same configuration, ports
-// and data, as an operator restarting the server would; the new process
-// is stopped at the end of the test. It returns once both ports accept
-// connections again.
-func RestartProsody(t testing.TB, s *testpeer.ProsodyServer) {
+// RestartProsody stops a Prosody of internal/testpeer with sig (SIGTERM:
+// a clean shutdown that tells contacts its users left; SIGKILL: a crash
+// that tells nobody), waits for it to exit, and starts it again on the
+// same configuration, ports and data; the new process is stopped at the
+// end of the test. It returns once both ports accept connections again.
+func RestartProsody(t testing.TB, s *testpeer.ProsodyServer, sig syscall.Signal) {
 	t.Helper()
-	if err := syscall.Kill(s.Pid, syscall.SIGTERM); err != nil {
+	if err := syscall.Kill(s.Pid, sig); err != nil {
 		t.Fatalf("restart prosody: signal %d: %v", s.Pid, err)
 	}
 	waitUntil(t, 15*time.Second, "prosody to stop", func() bool {
