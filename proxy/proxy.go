@@ -219,7 +219,7 @@ func (p *Proxy) handle(tx *sipnet.ServerTx) {
 		p.reply(tx, 400, "Bad Request (missing Contact header)")
 		return
 	}
-	if sf.hasOurVia(req) && p.loops.Len() > 0 {
+	if sf.hasOurVia(req) {
 		if _, loop := p.loops.Get(loopKey(req)); loop {
 			p.reply(tx, 482, "Loop Detected")
 			return

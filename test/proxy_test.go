@@ -358,6 +358,35 @@ func TestProxyFork(t *testing.T) {
 	waitNoDialogs(t, d)
 }
 
+// TestProxyForkDecline: of two phones, one rings and the other declines
+// with 603: the 6xx CANCELs the ringing branch (16.7 step 5) and goes to
+// the caller; the ringing branch ends cancelled, the other rejected.
+func TestProxyForkDecline(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, proxyConfig)
+	dl := watchDialogs(t, d)
+	aor := "sip:decline@127.0.0.1"
+	phoneAt(t, d, "ringing", aor, siptest.Behavior{Ring: true})
+	phoneAt(t, d, "declining", aor, siptest.Behavior{Ring: true, Code: 603, Delay: 200 * time.Millisecond})
+	alice := siptest.NewPhone(t, "alice")
+	o, res, _ := call(t, d, alice, aor)
+	if res.StatusCode != 603 {
+		t.Fatalf("got %d, want 603", res.StatusCode)
+	}
+	steps := dl.wait(t, o.CallID(), 6)
+	var reasons []string
+	for _, s := range steps {
+		if s.State == dialog.Terminated {
+			reasons = append(reasons, fmt.Sprintf("%s %d", s.Reason, s.Code))
+		}
+	}
+	slices.Sort(reasons)
+	if want := []string{"cancelled 487", "rejected 603"}; !slices.Equal(reasons, want) {
+		t.Errorf("branch endings: got %v, want %v (events %v)", reasons, want, steps)
+	}
+	waitNoDialogs(t, d)
+}
+
 // TestProxyRefusals: 404 for an unknown user, 480 for a known one without
 // a usable contact, 483 for Max-Forwards 0, 482 for a request that loops
 // back to us (a contact registered at our own address), 403 for a
