@@ -15,10 +15,12 @@ import (
 	puabla "github.com/presenced/presenced/pua/bla"
 	puami "github.com/presenced/presenced/pua/mi"
 	puausrloc "github.com/presenced/presenced/pua/usrloc"
+	puaxmpp "github.com/presenced/presenced/pua/xmpp"
 	"github.com/presenced/presenced/registrar"
 	"github.com/presenced/presenced/sipnet"
 	"github.com/presenced/presenced/store"
 	"github.com/presenced/presenced/usrloc"
+	"github.com/presenced/presenced/xmpp"
 )
 
 // Config is the whole daemon configuration, one field per section.
@@ -44,6 +46,8 @@ type Config struct {
 	PUABLA    puabla.Config    `yaml:"pua_bla"`
 	Proxy     proxy.Config     `yaml:"proxy"`
 	Dialog    dialog.Config    `yaml:"dialog"`
+	XMPP      xmpp.Config      `yaml:"xmpp"`
+	PUAXMPP   puaxmpp.Config   `yaml:"pua_xmpp"`
 }
 
 // LogConfig is the log section.
@@ -71,6 +75,8 @@ func Default() *Config {
 		PUABLA:    puabla.Default(),
 		Proxy:     proxy.Default(),
 		Dialog:    dialog.Default(),
+		XMPP:      xmpp.Default(),
+		PUAXMPP:   puaxmpp.Default(),
 	}
 }
 

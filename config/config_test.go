@@ -169,8 +169,8 @@ func TestUnknownKeys(t *testing.T) {
 	}{
 		{
 			name: "top level",
-			doc:  "xmpp_gateway:\n  enabled: true\n",
-			want: []string{"xmpp_gateway: unknown key (line 1)"},
+			doc:  "b2b_sca:\n  enabled: true\n",
+			want: []string{"b2b_sca: unknown key (line 1)"},
 		},
 		{
 			name: "top level typo",
@@ -344,6 +344,8 @@ func TestSectionValidation(t *testing.T) {
 		{"proxy", "proxy: {foreign_domains: relay}\n", `proxy.foreign_domains: want forward or refuse, got "relay" (line 1)`},
 		{"dialog", "dialog: {max_lifetime: 0}\n", `dialog.max_lifetime: want 1..604800 seconds, got 0 (line 1)`},
 		{"pua_usrloc", "pua_usrloc: {publish: {mode: some}}\n", `pua_usrloc.publish.mode: want all, patterns or header, got "some" (line 1)`},
+		{"xmpp", "xmpp: {address_mapping: rot13}\n", `xmpp.address_mapping: want transparent or encoded, got "rot13" (line 1)`},
+		{"pua_xmpp", "pua_xmpp: {resync_timeout: 0}\n", `pua_xmpp.resync_timeout: want 1..600 seconds, got 0 (line 1)`},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {

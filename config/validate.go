@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/presenced/presenced/sipnet"
+	"github.com/presenced/presenced/xmpp"
 )
 
 // sectionValidator is what a section implements to be validated; its
@@ -75,6 +76,42 @@ func (c *Config) checkModules(add func(path, format string, a ...any)) {
 	}
 	if c.Proxy.Enabled && !c.Usrloc.Enabled {
 		add("proxy.enabled", "the proxy needs the location service: set usrloc.enabled: true")
+	}
+	c.checkXMPP(add)
+}
+
+// checkXMPP checks the presence gateway against the modules it needs and
+// the domains the local presence server serves: XMPP users are
+// presentities of this daemon when it is its own presence server.
+func (c *Config) checkXMPP(add func(path, format string, a ...any)) {
+	if !c.PUAXMPP.Enabled {
+		return
+	}
+	if !c.PUA.Enabled || !c.XMPP.Enabled {
+		add("pua_xmpp.enabled", "pua_xmpp needs the pua core and the XMPP gateway: set pua.enabled and xmpp.enabled")
+		return
+	}
+	if !c.Presence.Enabled || c.PUA.PresenceServer != "" || len(c.Domains) == 0 {
+		return
+	}
+	served := map[string]bool{}
+	for _, d := range c.Domains {
+		k, err := checkHost(d)
+		if err == nil {
+			served[k] = true
+		}
+	}
+	check := func(path, d string) {
+		if k, err := checkHost(d); err == nil && !served[k] {
+			add(path, "%q is not in domains: the presence server would refuse the XMPP users' publications", d)
+		}
+	}
+	if c.XMPP.AddressMapping == xmpp.MappingEncoded {
+		check("xmpp.gateway_domain", c.XMPP.GatewayDomain)
+		return
+	}
+	for i, d := range c.XMPP.XMPPUserDomains {
+		check(fmt.Sprintf("xmpp.xmpp_user_domains[%d]", i), d)
 	}
 }
 
