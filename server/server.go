@@ -29,10 +29,12 @@ import (
 	puabla "github.com/presenced/presenced/pua/bla"
 	puami "github.com/presenced/presenced/pua/mi"
 	puausrloc "github.com/presenced/presenced/pua/usrloc"
+	puaxmpp "github.com/presenced/presenced/pua/xmpp"
 	"github.com/presenced/presenced/registrar"
 	"github.com/presenced/presenced/sipnet"
 	"github.com/presenced/presenced/store"
 	"github.com/presenced/presenced/usrloc"
+	"github.com/presenced/presenced/xmpp"
 )
 
 // Version is the daemon's version, set at build time with
@@ -54,6 +56,8 @@ type Server struct {
 	puaUL    *puausrloc.Module
 	dialogs  *dialog.Service
 	proxy    *proxy.Proxy
+	xmpp     *xmpp.Gateway
+	puaXMPP  *puaxmpp.Module
 	mi       *mi.Server
 
 	started []stopper
@@ -214,6 +218,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.proxy = p
 	}
 
+	if err := s.buildXMPP(shared); err != nil {
+		return err
+	}
+
 	shared.Handle(sip.OPTIONS, func(tx *sipnet.ServerTx) {
 		if tx.RejectUnsupported() {
 			return
@@ -258,6 +266,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.started = append(s.started, stopper{"dialog", s.dialogs.Stop})
 	}
 
+	if err := s.startXMPP(ctx); err != nil {
+		return err
+	}
+
 	if s.cfg.MI.Enabled {
 		m, err := mi.New(s.cfg.MI, mi.Deps{Logger: s.log.With("module", "mi"), Registry: s.registry})
 		if err != nil {
@@ -298,6 +310,12 @@ func (s *Server) registerCommands(m *mi.Server) error {
 	}
 	if s.dialogs != nil {
 		cmds = append(cmds, s.dialogs.Commands()...)
+	}
+	if s.xmpp != nil {
+		cmds = append(cmds, s.xmpp.Commands()...)
+	}
+	if s.puaXMPP != nil {
+		cmds = append(cmds, s.puaXMPP.Commands()...)
 	}
 	for _, c := range cmds {
 		if err := m.Register(c); err != nil {
@@ -371,6 +389,71 @@ func (s *sharedSIP) install(p *proxy.Proxy) {
 			s.Stack.Handle(m, p.Wrap(m, s.local[m]))
 		}
 	}
+}
+
+// buildXMPP builds the XMPP gateway and pua_xmpp, before the SIP stack
+// starts: MESSAGEs for XMPP users go to the gateway (the others to the
+// proxy, when there is one), and every SUBSCRIBE the local presence
+// server takes is shown to pua_xmpp first (pua_xmpp_req_winfo).
+func (s *Server) buildXMPP(shared *sharedSIP) error {
+	if !s.cfg.XMPP.Enabled {
+		return nil
+	}
+	deps := xmpp.Deps{SIP: s.stack, Logger: s.log, Registerer: s.registry}
+	if s.usrloc != nil {
+		deps.Locations = s.usrloc
+	}
+	gw, err := xmpp.New(s.cfg.XMPP, deps)
+	if err != nil {
+		return err
+	}
+	s.xmpp = gw
+	var next sipnet.Handler
+	if s.proxy != nil {
+		next = s.proxy.Wrap(sip.MESSAGE, nil)
+	}
+	s.stack.Handle(sip.MESSAGE, gw.MessageHandler(next))
+	if !s.cfg.PUAXMPP.Enabled {
+		return nil
+	}
+	if s.pua == nil {
+		return errors.New("pua_xmpp needs the pua core (pua.enabled)")
+	}
+	pdeps := puaxmpp.Deps{PUA: s.pua, Gateway: gw, Logger: s.log, Registerer: s.registry}
+	if s.presence != nil && s.cfg.PUA.PresenceServer == "" {
+		pdeps.Authorizer = s.presence
+	}
+	m, err := puaxmpp.New(s.cfg.PUAXMPP, pdeps)
+	if err != nil {
+		return err
+	}
+	s.puaXMPP = m
+	if h := shared.local[sip.SUBSCRIBE]; h != nil {
+		shared.local[sip.SUBSCRIBE] = func(tx *sipnet.ServerTx) {
+			m.ObserveSubscribe(tx.Request())
+			h(tx)
+		}
+	}
+	return nil
+}
+
+// startXMPP starts pua_xmpp, then the link (which returns at once and
+// connects in the background), after the pua core and the location
+// service.
+func (s *Server) startXMPP(ctx context.Context) error {
+	if s.puaXMPP != nil {
+		if err := s.puaXMPP.Start(ctx); err != nil {
+			return err
+		}
+		s.started = append(s.started, stopper{"pua_xmpp", s.puaXMPP.Stop})
+	}
+	if s.xmpp != nil {
+		if err := s.xmpp.Start(ctx); err != nil {
+			return err
+		}
+		s.started = append(s.started, stopper{"xmpp", s.xmpp.Stop})
+	}
+	return nil
 }
 
 func goVersion() string {
