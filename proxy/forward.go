@@ -3,7 +3,6 @@ package proxy
 import (
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -101,133 +100,6 @@ func (p *Proxy) forward(tx *sipnet.ServerTx, rt routing, targets []target, initi
 			rc.startRequest(b, fwd)
 		}
 	}
-}
-
-// callInfo describes an initial INVITE for the dialog tracker.
-func callInfo(tx *sipnet.ServerTx, req *sip.Request) dialog.CallInfo {
-	f := req.From()
-	ci := dialog.CallInfo{CallID: string(*req.CallID()), CallerTag: fromTag(f), CallerCSeq: req.CSeq().SeqNo}
-	ci.Caller = dialog.Party{URI: f.Address.String(), Display: f.DisplayName}
-	if c := req.Contact(); c != nil {
-		ci.Caller.Target = c.Address.String()
-	}
-	vias := 0
-	for _, h := range req.Headers() {
-		switch h := h.(type) {
-		case *sip.RecordRouteHeader:
-			ci.CallerRoute = append(ci.CallerRoute, h.Value())
-		case *sip.ViaHeader:
-			vias++
-		}
-	}
-	if vias == 1 {
-		ci.CallerDest = tx.Transport() + ":" + tx.Source().String()
-	}
-	return ci
-}
-
-// buildForward copies req for target t (RFC 3261 16.6): the target's
-// Request-URI, Route values (ours removed, Path added), Max-Forwards
-// decremented, our Record-Route on top of the others (a second one for
-// the inbound transport when the request changes transport). Header
-// values are shared with req, which is not changed.
-func (p *Proxy) buildForward(req *sip.Request, t target, recordRoute bool, inTr string, sf *self) *sip.Request {
-	fwd := sip.NewRequest(req.Method, t.ruri)
-	var rr []sip.Header
-	if recordRoute {
-		rr = append(rr, sf.recordRoute(t.tr))
-		if inTr != t.tr {
-			rr = append(rr, sf.recordRoute(inTr))
-		}
-	}
-	var mf sip.MaxForwardsHeader
-	if m := req.MaxForwards(); m != nil {
-		mf = sip.MaxForwardsHeader(m.Val() - 1)
-	} else {
-		mf = sip.MaxForwardsHeader(p.cfg.MaxForwards)
-	}
-	hdrs := req.Headers()
-	lastVia := -1
-	for i, h := range hdrs {
-		if _, ok := h.(*sip.ViaHeader); ok {
-			lastVia = i
-		}
-	}
-	rrDone, routesDone, mfDone := false, false, false
-	addRR := func() {
-		if !rrDone {
-			rrDone = true
-			for _, h := range rr {
-				fwd.AppendHeader(h)
-			}
-		}
-	}
-	addRoutes := func() {
-		if !routesDone {
-			routesDone = true
-			for _, r := range t.routes {
-				fwd.AppendHeader(r)
-			}
-		}
-	}
-	for i, h := range hdrs {
-		switch h.(type) {
-		case *sip.RouteHeader:
-			addRoutes()
-		case *sip.RecordRouteHeader:
-			addRR()
-			fwd.AppendHeader(h)
-		case *sip.MaxForwardsHeader:
-			if !mfDone {
-				mfDone = true
-				fwd.AppendHeader(&mf)
-			}
-		default:
-			fwd.AppendHeader(h)
-		}
-		if i == lastVia {
-			addRR()
-			addRoutes()
-		}
-	}
-	addRR()
-	addRoutes()
-	if !mfDone {
-		fwd.AppendHeader(&mf)
-	}
-	fwd.SetBody(req.Body())
-	return fwd
-}
-
-// upstream is res as it goes upstream for req: our Via removed (16.7
-// step 3). A response left without any Via (a broken downstream that
-// answered with the Vias of a CANCEL) gets those of req, so that it still
-// reaches the caller.
-func upstream(res *sip.Response, req *sip.Request) *sip.Response {
-	out := sip.NewResponse(res.StatusCode, res.Reason)
-	vias := 0
-	for _, h := range res.Headers() {
-		if _, ok := h.(*sip.ViaHeader); ok {
-			vias++
-		}
-	}
-	if vias <= 1 {
-		for _, h := range req.Headers() {
-			if v, ok := h.(*sip.ViaHeader); ok {
-				out.AppendHeader(v.Clone())
-			}
-		}
-	}
-	skipped := false
-	for _, h := range res.Headers() {
-		if _, ok := h.(*sip.ViaHeader); ok && (vias <= 1 || !skipped) {
-			skipped = true
-			continue
-		}
-		out.AppendHeader(h)
-	}
-	out.SetBody(res.Body())
-	return out
 }
 
 func (rc *rctx) startInvite(b *branch, fwd *sip.Request) {
@@ -526,23 +398,6 @@ func (rc *rctx) cancelLocked(except *branch, why string) []*sipnet.ClientTx {
 	return out
 }
 
-// watchCancel waits for a CANCEL from upstream (16.10) until the INVITE
-// has its final response.
-func (rc *rctx) watchCancel() {
-	select {
-	case <-rc.tx.Canceled():
-		rc.mu.Lock()
-		rc.canceled = true
-		list := rc.cancelLocked(nil, dialog.ReasonCancelled)
-		rc.mu.Unlock()
-		for _, ct := range list {
-			ct.Cancel()
-		}
-	case <-rc.done:
-	case <-rc.p.quit:
-	}
-}
-
 // closeDone closes rc.done once; rc.mu is held.
 func (rc *rctx) closeDone() {
 	if !rc.doneClosed {
@@ -592,61 +447,4 @@ func (rc *rctx) maybeFinish() {
 		code = 500
 	}
 	rc.p.reply(rc.tx, code, "")
-}
-
-// armTimerC (re)starts Timer C of a pending INVITE branch (16.8).
-func (rc *rctx) armTimerC(b *branch) {
-	sh := rc.sh
-	at := time.Now().Add(rc.p.timerC)
-	sh.Do(func() {
-		rc.mu.Lock()
-		fin := b.finished
-		rc.mu.Unlock()
-		if fin {
-			sh.Cancel(&b.timerC)
-			return
-		}
-		if b.timerC.Fire == nil {
-			b.timerC.Fire = func(time.Time) { rc.timerCFired(b) }
-		}
-		sh.Schedule(&b.timerC, at)
-	})
-}
-
-func (rc *rctx) disarmTimerC(b *branch) {
-	sh := rc.sh
-	sh.Do(func() { sh.Cancel(&b.timerC) })
-}
-
-// timerCFired CANCELs a branch that rang too long; one that never
-// answered at all ends as if it got a 408 (16.8).
-func (rc *rctx) timerCFired(b *branch) {
-	rc.mu.Lock()
-	if b.finished {
-		rc.mu.Unlock()
-		return
-	}
-	if b.cancelWhy == "" {
-		b.cancelWhy = dialog.ReasonTimeout
-	}
-	ended := false
-	if !b.provisional {
-		b.finished = true
-		ended = true
-		rc.consider(nil, 408)
-	}
-	ct := b.ct
-	if ct == nil {
-		b.cancelWanted = true
-	}
-	rc.mu.Unlock()
-	if ct != nil {
-		ct.Cancel()
-	}
-	if ended {
-		if b.dlg != nil {
-			b.dlg.End(dialog.ReasonTimeout, 408)
-		}
-		rc.maybeFinish()
-	}
 }
