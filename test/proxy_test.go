@@ -523,6 +523,41 @@ func TestProxyTCPCallee(t *testing.T) {
 	waitNoDialogs(t, d)
 }
 
+// TestProxyTCPCaller: a caller over TCP to a UDP callee: the caller's
+// route set names us over TCP, the callee's over UDP; the callee's BYE
+// reaches the caller over TCP.
+func TestProxyTCPCaller(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, proxyConfig)
+	aor := "sip:udpbob@127.0.0.1"
+	bob := phoneAt(t, d, "udpbob", aor, siptest.Behavior{Code: 200})
+	alice := siptest.NewPhone(t, "tcpalice", "tcp")
+	o, err := alice.Invite(d.TCP, aor, "tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, ac, err := o.Final(10 * time.Second)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("INVITE: got %v %v, want 200", res, err)
+	}
+	if len(ac.RouteSet) != 2 || !strings.Contains(ac.RouteSet[0], "transport=tcp") || strings.Contains(ac.RouteSet[1], "transport=tcp") {
+		t.Fatalf("caller's route set: got %v, want ours for TCP then ours for UDP", ac.RouteSet)
+	}
+	bob.WaitRequest(5*time.Second, sip.ACK, 1)
+	bc := bob.WaitCall(time.Second, 1)
+	if len(bc.RouteSet) != 2 || strings.Contains(bc.RouteSet[0], "transport=tcp") {
+		t.Fatalf("callee's route set: got %v, want ours for UDP then ours for TCP", bc.RouteSet)
+	}
+	if res, err := bc.Bye(ctxT(t)); err != nil || res.StatusCode != 200 {
+		t.Fatalf("callee's BYE: got %v %v, want 200", res, err)
+	}
+	bye := alice.WaitRequest(5*time.Second, sip.BYE, 1)
+	if v := bye.Via(); v == nil || !strings.EqualFold(v.Transport, "TCP") {
+		t.Errorf("BYE at the caller: top Via %v, want TCP", v)
+	}
+	waitNoDialogs(t, d)
+}
+
 // TestProxyMessage: a MESSAGE to a registered user is proxied to its
 // phone (through proxy.Wrap's rule), one to an unregistered user is 404.
 func TestProxyMessage(t *testing.T) {
