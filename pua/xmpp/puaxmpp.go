@@ -44,6 +44,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +62,8 @@ type PUA interface {
 	Publish(r pua.PublishRequest, done func(pua.Result))
 	Subscribe(r pua.SubscribeRequest, done func(pua.Result))
 	Register(src pua.Source, h pua.Handler)
+	// Records lists the records (stored ones after a restart included).
+	Records(ctx context.Context, pattern string) ([]pua.RecordInfo, error)
 }
 
 // Gateway is what pua_xmpp needs from the XMPP side.
@@ -178,9 +181,16 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	return m, nil
 }
 
-// Start follows the watcher information of winfo_users. The pua core
-// must be started.
+// Start takes back what the pua core kept across a restart (the XMPP
+// resources published for, to be confirmed when the link comes up; the
+// watcher information followed) and follows the watcher information of
+// winfo_users. The pua core must be started.
 func (m *Module) Start(ctx context.Context) error {
+	recs, err := m.pua.Records(ctx, "*")
+	if err != nil {
+		return fmt.Errorf("pua_xmpp: records: %w", err)
+	}
+	m.restore(recs)
 	for _, u := range m.cfg.WinfoUsers {
 		aor, _ := sipaddr.ParseAOR(u)
 		m.ensureWinfo(aor, pua.Forever)
@@ -206,6 +216,56 @@ func (m *Module) Stop(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("pua_xmpp: stop: %w", ctx.Err())
+	}
+}
+
+// restore rebuilds the state of the records of source xmpp: open
+// publications become resources to confirm (stale) and the SIP users the
+// XMPP user subscribed to the JIDs to probe from; followed watcher
+// information stays followed until its desired end.
+func (m *Module) restore(recs []pua.RecordInfo) {
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range recs {
+		if r.Source != pua.SourceXMPP {
+			continue
+		}
+		j, err := m.mapper.SIPToJID(r.Presentity)
+		if err != nil {
+			continue
+		}
+		switch {
+		case r.Kind == "publication" && r.Event == "presence" && r.Desired == pua.Forever:
+			u := m.user(r.Presentity, j)
+			u.res[strings.TrimPrefix(r.OwnerID, "xmpp:")] = &resource{stale: true}
+		case r.Kind == "subscription" && r.Event == "presence.winfo":
+			u := m.user(r.Presentity, j)
+			if r.Desired == pua.Forever {
+				u.winfoForever = true
+			} else {
+				u.winfoUntil = now.Add(time.Duration(r.Desired) * time.Second)
+			}
+		}
+	}
+	// Probes come from a SIP user the XMPP user subscribed to: in the
+	// usual mutual subscription, that SIP user may see its presence.
+	for _, r := range recs {
+		if r.Source != pua.SourceXMPP || r.Kind != "subscription" || r.Event != "presence" {
+			continue
+		}
+		if u := m.users[r.Watcher]; u != nil && u.via == "" {
+			if via, err := m.mapper.SIPToJID(r.Presentity); err == nil {
+				u.via = via
+			}
+		}
+	}
+	n := 0
+	for _, u := range m.users {
+		n += len(u.res)
+	}
+	if n > 0 {
+		m.log.Info("xmpp resources kept across a restart, to be confirmed", "count", n)
 	}
 }
 

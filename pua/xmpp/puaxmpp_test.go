@@ -29,6 +29,8 @@ type fakePUA struct {
 	subs []pua.SubscribeRequest
 	done []func(pua.Result) // of subs, in order
 	h    pua.Handler
+	// records are what Records returns (a restart).
+	records []pua.RecordInfo
 }
 
 func (f *fakePUA) Publish(r pua.PublishRequest, done func(pua.Result)) {
@@ -45,6 +47,12 @@ func (f *fakePUA) Subscribe(r pua.SubscribeRequest, done func(pua.Result)) {
 }
 
 func (f *fakePUA) Register(_ pua.Source, h pua.Handler) { f.h = h }
+
+func (f *fakePUA) Records(context.Context, string) ([]pua.RecordInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]pua.RecordInfo(nil), f.records...), nil
+}
 
 func (f *fakePUA) publications() []pua.PublishRequest {
 	f.mu.Lock()
@@ -404,5 +412,39 @@ func TestRichPIDF(t *testing.T) {
 		if !open || !cmp.Equal(acts, want) || note != "s" || d.Tuples[0].Priority != "0" {
 			t.Errorf("show %q: got %s, want open, %v, note s, priority 0", tc.show, b, want)
 		}
+	}
+}
+
+// TestRestoreAfterRestart: the XMPP resources the pua core kept across a
+// restart are probed when the link comes up (from a SIP user the XMPP
+// user watches) and withdrawn when not confirmed.
+func TestRestoreAfterRestart(t *testing.T) {
+	f := newFixture(t, nil)
+	f.pua.records = []pua.RecordInfo{
+		{Kind: "publication", Presentity: "sip:alice@example.com", Event: "presence", Source: pua.SourceXMPP, OwnerID: "xmpp:phone", Desired: pua.Forever},
+		{Kind: "publication", Presentity: "sip:alice@example.com", Event: "presence", Source: pua.SourceMI, OwnerID: "x", Desired: pua.Forever},
+		{Kind: "subscription", Presentity: "sip:carol@sip.example.com", Watcher: "sip:alice@example.com", Event: "presence", Source: pua.SourceXMPP},
+		{Kind: "subscription", Presentity: "sip:bob@example.com", Watcher: "sip:bob@example.com", Event: "presence.winfo", Source: pua.SourceXMPP, Desired: 600},
+	}
+	if err := f.m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.m.Status(); st.Resources != 1 || st.Winfo != 1 {
+		t.Fatalf("status %+v, want 1 resource and 1 followed watcher info", st)
+	}
+	f.gw.h.Up()
+	want := []xmpp.Stanza{xmpp.Presence{From: "carol@sip.example.com", To: "alice@example.com", Type: xmpp.Probe}}
+	if diff := cmp.Diff(want, f.gw.take()); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(f.pua.publications()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("not withdrawn after resync_timeout")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p := f.pua.publications()[0]; p.Presentity != "sip:alice@example.com" || p.OwnerID != "xmpp:phone" || p.Expires != 3600 {
+		t.Errorf("got %+v, want alice's phone withdrawn", p)
 	}
 }

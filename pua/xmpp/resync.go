@@ -31,13 +31,11 @@ func (m *Module) onUp() {
 			presences = append(presences, *s.last)
 		}
 	}
+	stale := false
 	for _, u := range m.users {
 		u.asked = nil
 		if w := m.toAsk(u); len(w) > 0 {
 			asks = append(asks, ask{u.jid, w})
-		}
-		if u.via == "" {
-			continue
 		}
 		open := false
 		for _, r := range u.res {
@@ -45,11 +43,12 @@ func (m *Module) onUp() {
 				r.stale, open = true, true
 			}
 		}
-		if open {
+		stale = stale || open
+		if open && u.via != "" {
 			probes = append(probes, xmpp.Presence{From: u.via, To: u.jid, Type: xmpp.Probe})
 		}
 	}
-	if len(probes) > 0 {
+	if stale {
 		if m.resync != nil && m.resync.Stop() {
 			m.sweeps.Done() // the sweep it would have run
 		}
@@ -99,6 +98,7 @@ func (m *Module) sweep() {
 		}
 	}
 	m.mu.Unlock()
+	m.m.inc("resync")
 	if len(list) > 0 {
 		m.log.Info("xmpp resources not confirmed after reconnect: withdrawn", "count", len(list))
 	}
