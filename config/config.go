@@ -13,6 +13,7 @@ import (
 	"github.com/presenced/presenced/proxy"
 	"github.com/presenced/presenced/pua"
 	puabla "github.com/presenced/presenced/pua/bla"
+	puadialoginfo "github.com/presenced/presenced/pua/dialoginfo"
 	puami "github.com/presenced/presenced/pua/mi"
 	puausrloc "github.com/presenced/presenced/pua/usrloc"
 	puaxmpp "github.com/presenced/presenced/pua/xmpp"
@@ -34,20 +35,21 @@ type Config struct {
 	// Log sets the daemon's logging.
 	Log LogConfig `yaml:"log"`
 
-	SIP       sipnet.Config    `yaml:"sip"`
-	Store     store.Config     `yaml:"store"`
-	MI        mi.Config        `yaml:"mi"`
-	Presence  presence.Config  `yaml:"presence"`
-	PUA       pua.Config       `yaml:"pua"`
-	PUAMI     puami.Config     `yaml:"pua_mi"`
-	Usrloc    usrloc.Config    `yaml:"usrloc"`
-	Registrar registrar.Config `yaml:"registrar"`
-	PUAUsrloc puausrloc.Config `yaml:"pua_usrloc"`
-	PUABLA    puabla.Config    `yaml:"pua_bla"`
-	Proxy     proxy.Config     `yaml:"proxy"`
-	Dialog    dialog.Config    `yaml:"dialog"`
-	XMPP      xmpp.Config      `yaml:"xmpp"`
-	PUAXMPP   puaxmpp.Config   `yaml:"pua_xmpp"`
+	SIP           sipnet.Config        `yaml:"sip"`
+	Store         store.Config         `yaml:"store"`
+	MI            mi.Config            `yaml:"mi"`
+	Presence      presence.Config      `yaml:"presence"`
+	PUA           pua.Config           `yaml:"pua"`
+	PUAMI         puami.Config         `yaml:"pua_mi"`
+	Usrloc        usrloc.Config        `yaml:"usrloc"`
+	Registrar     registrar.Config     `yaml:"registrar"`
+	PUAUsrloc     puausrloc.Config     `yaml:"pua_usrloc"`
+	PUABLA        puabla.Config        `yaml:"pua_bla"`
+	PUADialogInfo puadialoginfo.Config `yaml:"pua_dialoginfo"`
+	Proxy         proxy.Config         `yaml:"proxy"`
+	Dialog        dialog.Config        `yaml:"dialog"`
+	XMPP          xmpp.Config          `yaml:"xmpp"`
+	PUAXMPP       puaxmpp.Config       `yaml:"pua_xmpp"`
 }
 
 // LogConfig is the log section.
@@ -62,21 +64,22 @@ type LogConfig struct {
 // Default returns the configuration the daemon runs on with no file.
 func Default() *Config {
 	return &Config{
-		Log:       LogConfig{Level: "info", Format: "text"},
-		SIP:       sipnet.Default(),
-		Store:     store.Default(),
-		MI:        mi.Default(),
-		Presence:  presence.Default(),
-		PUA:       pua.Default(),
-		PUAMI:     puami.Default(),
-		Usrloc:    usrloc.Default(),
-		Registrar: registrar.Default(),
-		PUAUsrloc: puausrloc.Default(),
-		PUABLA:    puabla.Default(),
-		Proxy:     proxy.Default(),
-		Dialog:    dialog.Default(),
-		XMPP:      xmpp.Default(),
-		PUAXMPP:   puaxmpp.Default(),
+		Log:           LogConfig{Level: "info", Format: "text"},
+		SIP:           sipnet.Default(),
+		Store:         store.Default(),
+		MI:            mi.Default(),
+		Presence:      presence.Default(),
+		PUA:           pua.Default(),
+		PUAMI:         puami.Default(),
+		Usrloc:        usrloc.Default(),
+		Registrar:     registrar.Default(),
+		PUAUsrloc:     puausrloc.Default(),
+		PUABLA:        puabla.Default(),
+		PUADialogInfo: puadialoginfo.Default(),
+		Proxy:         proxy.Default(),
+		Dialog:        dialog.Default(),
+		XMPP:          xmpp.Default(),
+		PUAXMPP:       puaxmpp.Default(),
 	}
 }
 

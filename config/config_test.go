@@ -340,6 +340,7 @@ func TestSectionValidation(t *testing.T) {
 		{"pua_mi", "pua_mi: {timeout: 0}\n", `pua_mi.timeout: want 1..300 seconds, got 0 (line 1)`},
 		{"usrloc", "usrloc: {shards: -1}\n", `usrloc.shards: want 0..1024, got -1 (line 1)`},
 		{"registrar", "registrar: {foreign_domain_code: 500}\n", `registrar.foreign_domain_code: want 403 or 404, got 500 (line 1)`},
+		{"pua_dialoginfo", "pua_dialoginfo: {sides: all}\n", `pua_dialoginfo.sides: want caller, callee or both, got "all" (line 1)`},
 		{"pua_bla", "pua_bla: {header_name: \"X Bad\"}\n", `pua_bla.header_name: "X Bad" is not a header name (line 1)`},
 		{"proxy", "proxy: {foreign_domains: relay}\n", `proxy.foreign_domains: want forward or refuse, got "relay" (line 1)`},
 		{"dialog", "dialog: {max_lifetime: 0}\n", `dialog.max_lifetime: want 1..604800 seconds, got 0 (line 1)`},

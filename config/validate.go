@@ -65,6 +65,9 @@ func (c *Config) checkModules(add func(path, format string, a ...any)) {
 	if c.Registrar.Enabled && !c.Usrloc.Enabled {
 		add("registrar.enabled", "the registrar needs the location service: set usrloc.enabled: true")
 	}
+	if c.PUADialogInfo.Enabled && (!c.PUA.Enabled || !c.Dialog.Enabled) {
+		add("pua_dialoginfo.enabled", "pua_dialoginfo needs the pua core and dialog tracking: set pua.enabled and dialog.enabled")
+	}
 	if c.PUABLA.Enabled && (!c.PUA.Enabled || !c.Usrloc.Enabled) {
 		add("pua_bla.enabled", "pua_bla needs the pua core and the location service: set pua.enabled and usrloc.enabled")
 	}

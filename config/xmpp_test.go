@@ -18,7 +18,7 @@ func TestXMPPChecks(t *testing.T) {
 		{"any domain served", gw + "pua_xmpp: {enabled: true}\n", nil},
 		{"without xmpp", "pua_xmpp: {enabled: true}\n",
 			[]string{"pua_xmpp.enabled: pua_xmpp needs the pua core and the XMPP gateway: set pua.enabled and xmpp.enabled (line 1)"}},
-		{"without pua", gw + "pua_xmpp: {enabled: true}\npua: {enabled: false}\npua_mi: {enabled: false}\npua_usrloc: {enabled: false}\n",
+		{"without pua", gw + "pua_xmpp: {enabled: true}\npua: {enabled: false}\npua_mi: {enabled: false}\npua_usrloc: {enabled: false}\npua_dialoginfo: {enabled: false}\n",
 			[]string{"pua_xmpp.enabled: pua_xmpp needs the pua core and the XMPP gateway: set pua.enabled and xmpp.enabled (line 2)"}},
 		{"xmpp domain not served", gw + "pua_xmpp: {enabled: true}\ndomains: [sip.example.com]\n",
 			[]string{`xmpp.xmpp_user_domains[0]: "example.com" is not in domains: the presence server would refuse the XMPP users' publications (line 1)`}},

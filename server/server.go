@@ -27,6 +27,7 @@ import (
 	"github.com/presenced/presenced/proxy"
 	"github.com/presenced/presenced/pua"
 	puabla "github.com/presenced/presenced/pua/bla"
+	puadialoginfo "github.com/presenced/presenced/pua/dialoginfo"
 	puami "github.com/presenced/presenced/pua/mi"
 	puausrloc "github.com/presenced/presenced/pua/usrloc"
 	puaxmpp "github.com/presenced/presenced/pua/xmpp"
@@ -199,10 +200,15 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 		s.dialogs = d
 	}
-	// pua_dialoginfo (package pua/dialoginfo) is built HERE, once s.pua
-	// and s.dialogs exist and before the tracker starts:
-	//	puadialoginfo.New(cfg, s.pua, s.dialogs, s.log)
-	// (it subscribes to the tracker's events in New).
+	if s.cfg.PUADialogInfo.Enabled {
+		// Subscribes to the tracker in New: before the tracker starts.
+		if s.pua == nil || s.dialogs == nil {
+			return errors.New("pua_dialoginfo needs the pua core and dialog tracking")
+		}
+		if _, err := puadialoginfo.New(s.cfg.PUADialogInfo, s.pua, s.dialogs, s.log); err != nil {
+			return err
+		}
+	}
 	if s.cfg.Proxy.Enabled {
 		if s.usrloc == nil {
 			return errors.New("the proxy needs the location service (usrloc.enabled)")
