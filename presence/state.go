@@ -44,6 +44,9 @@ type subState struct {
 	gone     bool // removed: no new NOTIFY is queued, the queue drains
 	needFull bool // the next body must be full state (first NOTIFY, after restart or overflow)
 	held     bool // NOTIFYs wait until the SUBSCRIBE's answer is sent
+
+	// the CSeq and version in the last record handed to the store
+	savedCSeq, savedVersion uint32
 	created  time.Time
 
 	// parsed forms of the stored URIs, built on first use
@@ -122,8 +125,8 @@ func (es *eventState) touchPub(ps *pubState) {
 // restore distributes stored state over the shards before they start.
 // Publications and subscriptions that lapsed while the server was down are
 // dropped from the store.
-func (s *Server) restore(st *State, now time.Time) {
-	var drop Batch
+func (s *Server) restore(st *State, now time.Time) *Batch {
+	var drop, raised Batch
 	for _, a := range st.Authorizations {
 		sh := s.shardOf(a.Presentity)
 		p := sh.presentity(a.Presentity, true)
@@ -166,6 +169,9 @@ func (s *Server) restore(st *State, now time.Time) {
 		ss.RouteSet = slices.Clone(sub.RouteSet)
 		ss.LocalCSeq += restartGap
 		ss.Version += restartGap
+		// The raised values are written before the server answers anything,
+		// so a second crash cannot bring the old ones back.
+		raised.PutSubscriptions = append(raised.PutSubscriptions, ss.record())
 		ss.timer.Fire = func(now time.Time) { sh.subExpired(ss, now) }
 		es.subs[ss.ID] = ss
 		s.subs.Put(ss.ID, ss.Presentity)
@@ -175,6 +181,7 @@ func (s *Server) restore(st *State, now time.Time) {
 	if !drop.Empty() {
 		s.commit.Submit(&drop, nil)
 	}
+	return &raised
 }
 
 func (s *Server) isWinfo(event string) bool {

@@ -385,7 +385,10 @@ func (sh *pshard) dropSub(sub *subState, final bool, reason string) {
 }
 
 // record returns a copy of the subscription for the store.
+// record returns a copy of the subscription for the store, and notes the
+// CSeq and version it carries as saved.
 func (sub *subState) record() *Subscription {
 	r := sub.Subscription
+	sub.savedCSeq, sub.savedVersion = sub.LocalCSeq, sub.Version
 	return &r
 }
