@@ -47,7 +47,7 @@ type subState struct {
 
 	// the CSeq and version in the last record handed to the store
 	savedCSeq, savedVersion uint32
-	created  time.Time
+	created                 time.Time
 
 	// parsed forms of the stored URIs, built on first use
 	target, local, remote *sip.Uri
