@@ -93,15 +93,24 @@ func (g *Gateway) addr() string {
 // ends. up reports whether the handshake succeeded.
 func (g *Gateway) connectAndServe() (up bool, err error) {
 	g.setState(StateConnecting, nil, time.Time{})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(g.cfg.ConnectTimeout)*time.Second)
+	timeout := time.Duration(g.cfg.ConnectTimeout) * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	// Stop interrupts a connection attempt.
+	// Stop interrupts a connection attempt: the dial through ctx, the
+	// handshake by closing the connection.
+	var dialedMu sync.Mutex
+	var dialed net.Conn
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
 	go func() {
 		select {
 		case <-g.stop:
 			cancel()
+			dialedMu.Lock()
+			if dialed != nil {
+				dialed.Close()
+			}
+			dialedMu.Unlock()
 		case <-stopWatch:
 		}
 	}()
@@ -111,6 +120,14 @@ func (g *Gateway) connectAndServe() (up bool, err error) {
 		g.c.connectFailed.Add(1)
 		return false, fmt.Errorf("connect %s: %w", g.addr(), err)
 	}
+	dialedMu.Lock()
+	dialed = conn
+	dialedMu.Unlock()
+	// The handshake is bounded by a deadline on the connection, not by a
+	// context: mellium watches a context with a goroutine that, if it
+	// sees the context done late, sets a past deadline on the connection
+	// in use.
+	_ = conn.SetDeadline(time.Now().Add(timeout))
 	lc := &limitConn{Conn: conn, max: int64(g.cfg.MaxStanzaSize)}
 	lc.reset()
 	domain, err := jid.Parse(g.cfg.XMPPDomain)
@@ -119,7 +136,10 @@ func (g *Gateway) connectAndServe() (up bool, err error) {
 		g.c.connectFailed.Add(1)
 		return false, fmt.Errorf("component domain %q: %w", g.cfg.XMPPDomain, err)
 	}
-	s, err := component.NewSession(ctx, domain, []byte(g.cfg.XMPPPassword), lc)
+	s, err := component.NewSession(context.Background(), domain, []byte(g.cfg.XMPPPassword), lc)
+	if err == nil {
+		err = conn.SetDeadline(time.Time{})
+	}
 	if err != nil {
 		conn.Close()
 		g.c.connectFailed.Add(1)
@@ -215,9 +235,12 @@ func (g *Gateway) write(sess *session) {
 	for {
 		select {
 		case st := <-sess.out:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := sess.s.Encode(ctx, marshalable(st))
-			cancel()
+			// The deadline is set on the connection, not through a context:
+			// mellium's Encode watches a context with a goroutine that may,
+			// once the context is cancelled, set a past write deadline
+			// while the next write is under way (a spurious i/o timeout).
+			_ = sess.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			err := sess.s.Encode(context.Background(), marshalable(st))
 			if err != nil {
 				g.c.dropped(dropWriteError)
 				fail(fmt.Errorf("write %s: %w", st.kind(), err))
@@ -229,6 +252,7 @@ func (g *Gateway) write(sess *session) {
 			if now.Sub(last) < time.Duration(g.cfg.KeepAlive)*time.Second {
 				continue
 			}
+			_ = sess.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			w := sess.s.TokenWriter()
 			err := w.EncodeToken(xml.CharData(" "))
 			if err == nil {

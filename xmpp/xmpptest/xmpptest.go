@@ -57,6 +57,7 @@ type Client struct {
 	opts    Options
 	sess    *mxmpp.Session
 	conn    net.Conn
+	wmu     sync.Mutex // serialises Send's deadline and write
 	mu      sync.Mutex
 	got     []xmpp.Stanza
 	changed chan struct{}
@@ -80,7 +81,13 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 	if o.Resource != "" {
 		bind = mxmpp.BindCustom(func(jid.JID, string) (jid.JID, error) { return origin, nil })
 	}
-	s, err := mxmpp.NewClientSession(ctx, origin.Bare(), conn,
+	// ctx bounds the login through a deadline on the connection: mellium
+	// may apply a context's deadline late, to the session's later reads
+	// and writes.
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	s, err := mxmpp.NewClientSession(context.Background(), origin.Bare(), conn,
 		mxmpp.StartTLS(tlsCfg),
 		mxmpp.SASL("", o.Password, sasl.ScramSha256Plus, sasl.ScramSha256, sasl.ScramSha1Plus, sasl.ScramSha1, sasl.Plain),
 		bind,
@@ -93,10 +100,11 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 	// interested and delivers subscription approvals to it (RFC 6121
 	// section 2.1.6).
 	rosterGet := `<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>`
-	if err := s.Send(ctx, xml.NewDecoder(strings.NewReader(rosterGet))); err != nil {
+	if err := s.Send(context.Background(), xml.NewDecoder(strings.NewReader(rosterGet))); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("xmpptest: roster get: %w", err)
 	}
+	_ = conn.SetDeadline(time.Time{})
 	c := &Client{
 		JID: s.LocalAddr().String(), Bare: s.LocalAddr().Bare().String(),
 		opts: o, sess: s, conn: conn, changed: make(chan struct{}), done: make(chan struct{}),
@@ -180,9 +188,12 @@ func (c *Client) Send(st xmpp.Stanza) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return c.sess.Send(ctx, xml.NewDecoder(bytes.NewReader(b)))
+	// A deadline on the connection rather than a context: mellium may
+	// apply a cancelled context's past deadline to the next write.
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.sess.Send(context.Background(), xml.NewDecoder(bytes.NewReader(b)))
 }
 
 // Presence sends an available presence (show and status may be empty),
