@@ -3,6 +3,8 @@ package test
 import (
 	"fmt"
 	"net"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -432,6 +434,85 @@ func TestXMPPProsodyCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.WaitNotify(10*time.Second, i+1, notifyState(t, dlg, "active", pidf.BasicOpen, pidf.ActivityBusy, "back"))
+}
+
+// sipWatchesXMPP makes SIP user w (sip:<name>@sip.example.com) watch the
+// XMPP user of c, who accepts; it returns the dialog and the index of the
+// active NOTIFY.
+func sipWatchesXMPP(t *testing.T, d *daemon, w *siptest.UA, name string, c *xmpptest.Client) (*siptest.Dialog, int) {
+	t.Helper()
+	res, dlg, err := w.Subscribe(ctxT(t), d.UDP, siptest.Request{URI: "sip:" + c.Bare, From: "sip:" + name + "@sip.example.com", Headers: map[string]string{"Event": "presence", "Expires": "600"}})
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("subscribe: %v %v", res, err)
+	}
+	c.Wait(t, 10*time.Second, 0, name+"'s request", xmpptest.PresenceFrom(name+"@sip.example.com", xmpp.Subscribe))
+	if err := c.Send(xmpp.Presence{To: name + "@sip.example.com", Type: xmpp.Subscribed}); err != nil {
+		t.Fatal(err)
+	}
+	_, i := w.WaitNotify(10*time.Second, 0, notifyState(t, dlg, "active", pidf.BasicOpen, "", "*"))
+	return dlg, i
+}
+
+// TestXMPPDaemonRestart: the daemon restarts (SQLite, same ports) while
+// one XMPP user stays online and another leaves; afterwards the SIP
+// watcher sees the one who left offline and the other still online.
+func TestXMPPDaemonRestart(t *testing.T) {
+	s := startProsody(t, "alice", "bob")
+	port := testpeer.FreePort(t, "udp+tcp")
+	cfg := strings.Replace(gatewayConfig(t, s, ""), `listen: ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]`, fmt.Sprintf(`listen: ["udp:127.0.0.1:%d", "tcp:127.0.0.1:%d"]`, port, port), 1)
+	cfg = strings.Replace(cfg, "backend: memory", "backend: sqlite\n  path: "+strconv.Quote(filepath.Join(t.TempDir(), "presenced.db")), 1)
+	d := startDaemon(t, cfg)
+	waitLink(t, d, 1)
+	alice, bob := xmppUser(t, s, "alice"), xmppUser(t, s, "bob")
+	w := siptest.New(t, siptest.Options{Name: "carol"})
+	// alice and carol watch each other; bob lets carol watch him.
+	if err := alice.Send(xmpp.Presence{To: "carol@sip.example.com", Type: xmpp.Subscribe}); err != nil {
+		t.Fatal(err)
+	}
+	alice.Wait(t, 10*time.Second, 0, "subscribed", xmpptest.PresenceFrom("carol@sip.example.com", xmpp.Subscribed))
+	adlg, ai := sipWatchesXMPP(t, d, w, "carol", alice)
+	bdlg, bi := sipWatchesXMPP(t, d, w, "carol", bob)
+
+	// Both publications acknowledged (and so stored) before the stop.
+	waitFor(t, 10*time.Second, "both publications stored", func() bool {
+		var recs []struct{ Kind, Presentity, State string }
+		if err := d.mi("pua_list", nil, &recs); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range recs {
+			if r.Kind == "publication" && r.State == "published" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	d.stop()
+	bob.Close()
+	d = startDaemon(t, cfg)
+	waitLink(t, d, 1)
+	w.WaitNotify(15*time.Second, bi+1, notifyState(t, bdlg, "active", pidf.BasicClosed, "", "*"))
+	var st struct {
+		Events map[string]uint64 `json:"events"`
+	}
+	waitFor(t, 10*time.Second, "the resync", func() bool {
+		if err := d.mi("pua_xmpp_status", nil, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Events["resync"] >= 1
+	})
+	for _, n := range w.Notifies()[ai+1:] {
+		if siptest.InDialog(adlg)(n) && basicOf(t, n) == pidf.BasicClosed {
+			t.Fatalf("alice, online all along, shown closed after the restart: %s", n.Body())
+		}
+	}
+	if st.Events["probe"] == 0 && st.Events["publish"] == 0 {
+		t.Logf("pua_xmpp events %v", st.Events)
+	}
+	if err := alice.Presence(xmpp.ShowAway, "still here"); err != nil {
+		t.Fatal(err)
+	}
+	w.WaitNotify(10*time.Second, ai+1, notifyState(t, adlg, "active", pidf.BasicOpen, pidf.ActivityAway, "still here"))
 }
 
 // TestXMPPBadInput: malformed stanzas, unknown addresses and oversized
