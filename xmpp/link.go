@@ -37,11 +37,17 @@ var (
 
 var errTooLarge = errors.New("stanza larger than max_stanza_size")
 
+// queued is a stanza waiting for the writer, with when it was queued.
+type queued struct {
+	st Stanza
+	at time.Time
+}
+
 // session is one established component stream.
 type session struct {
 	s    *mxmpp.Session
 	conn net.Conn
-	out  chan Stanza
+	out  chan queued
 	quit chan struct{} // closed to stop the writer
 	done chan struct{} // closed when the writer ended
 }
@@ -149,7 +155,7 @@ func (g *Gateway) connectAndServe() (up bool, err error) {
 		}
 		return false, fmt.Errorf("handshake with %s: %w", g.addr(), err)
 	}
-	sess := &session{s: s, conn: conn, out: make(chan Stanza, g.cfg.SendQueue), quit: make(chan struct{}), done: make(chan struct{})}
+	sess := &session{s: s, conn: conn, out: make(chan queued, g.cfg.SendQueue), quit: make(chan struct{}), done: make(chan struct{})}
 	g.mu.Lock()
 	if g.stopped {
 		g.mu.Unlock()
@@ -234,7 +240,8 @@ func (g *Gateway) write(sess *session) {
 	}
 	for {
 		select {
-		case st := <-sess.out:
+		case q := <-sess.out:
+			st := q.st
 			// The deadline is set on the connection, not through a context:
 			// mellium's Encode watches a context with a goroutine that may,
 			// once the context is cancelled, set a past write deadline
@@ -248,6 +255,9 @@ func (g *Gateway) write(sess *session) {
 			}
 			g.c.sent(st.kind())
 			last = time.Now()
+			if g.writeTime != nil {
+				g.writeTime.Observe(last.Sub(q.at).Seconds())
+			}
 		case now := <-tick:
 			if now.Sub(last) < time.Duration(g.cfg.KeepAlive)*time.Second {
 				continue
@@ -300,7 +310,7 @@ func (g *Gateway) Send(st Stanza) error {
 		return ErrDown
 	}
 	select {
-	case g.sess.out <- st:
+	case g.sess.out <- queued{st, time.Now()}:
 		return nil
 	default:
 		g.c.dropped(dropQueueFull)

@@ -91,6 +91,9 @@ type Gateway struct {
 	loc      Locations
 	handlers []Handler
 	c        counters
+	// writeTime is the time from Send to the stanza written; nil
+	// without metrics.
+	writeTime prometheus.Histogram
 
 	stop chan struct{}
 	done chan struct{}
@@ -126,6 +129,12 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	if deps.Registerer != nil {
 		g.c.register(deps.Registerer, g.Up)
+		g.writeTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "presenced_xmpp_write_seconds",
+			Help:    "Time from a stanza queued for the XMPP server to its write (queue wait included).",
+			Buckets: prometheus.ExponentialBucketsRange(0.0001, 1, 13),
+		})
+		deps.Registerer.MustRegister(g.writeTime)
 	}
 	return g, nil
 }

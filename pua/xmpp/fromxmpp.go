@@ -44,7 +44,7 @@ func (m *Module) onPresence(p xmpp.Presence) {
 	}
 	switch p.Type {
 	case xmpp.Available, xmpp.Unavailable:
-		m.publish(from, p)
+		m.publish(from, p, time.Now())
 	case xmpp.Subscribe:
 		m.subscribe(from, to, p, true)
 	case xmpp.Probe:
@@ -71,7 +71,7 @@ func (m *Module) refuse(p xmpp.Presence, cond, text string) {
 // publish turns an XMPP user's available or unavailable presence into the
 // publication of that resource. Presence a user's server sends to several
 // SIP contacts at once is published once.
-func (m *Module) publish(uri string, p xmpp.Presence) {
+func (m *Module) publish(uri string, p xmpp.Presence, received time.Time) {
 	res := resourceOf(p.From)
 	m.mu.Lock()
 	m.gcAll()
@@ -111,6 +111,7 @@ func (m *Module) publish(uri string, p xmpp.Presence) {
 		Expires: pua.Forever, ContentType: pidf.ContentType, Body: body,
 	}, func(r pua.Result) {
 		if r.OK() {
+			m.m.publish.Observe(time.Since(received).Seconds())
 			return
 		}
 		m.fail("publish failed", "presentity", uri, "resource", res, "code", r.Code, "reason", r.Reason)

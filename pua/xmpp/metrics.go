@@ -9,6 +9,9 @@ import (
 // metrics counts pua_xmpp's events, for pua_xmpp_status and Prometheus.
 type metrics struct {
 	events *prometheus.CounterVec
+	// publish is the time from an XMPP presence to the 2xx of its
+	// PUBLISH.
+	publish prometheus.Histogram
 	mu     sync.Mutex
 	counts map[string]uint64
 }
@@ -19,10 +22,15 @@ func (m *metrics) init(reg prometheus.Registerer, sizes func() (users, subs int)
 		Name: "presenced_pua_xmpp_events_total",
 		Help: "What the presence gateway did, by event (publish, withdraw, subscribe, unsubscribe, probe, notify_forwarded, subscribe_request, authorize_allow, authorize_deny, ...).",
 	}, []string{"event"})
+	m.publish = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "presenced_pua_xmpp_publish_seconds",
+		Help:    "Time from an XMPP presence received to the 2xx of the PUBLISH made of it (gateway and presence server).",
+		Buckets: prometheus.ExponentialBucketsRange(0.0001, 1, 13),
+	})
 	if reg == nil {
 		return
 	}
-	reg.MustRegister(m.events,
+	reg.MustRegister(m.events, m.publish,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_pua_xmpp_users", Help: "XMPP users the presence gateway holds state for."}, func() float64 {
 			u, _ := sizes()
 			return float64(u)
