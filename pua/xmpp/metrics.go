@@ -12,8 +12,8 @@ type metrics struct {
 	// publish is the time from an XMPP presence to the 2xx of its
 	// PUBLISH.
 	publish prometheus.Histogram
-	mu     sync.Mutex
-	counts map[string]uint64
+	mu      sync.Mutex
+	counts  map[string]uint64
 }
 
 func (m *metrics) init(reg prometheus.Registerer, sizes func() (users, subs int)) {
