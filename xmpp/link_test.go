@@ -261,3 +261,23 @@ func TestLinkStanzaTooLarge(t *testing.T) {
 	}
 	got.wait(t, "small", func(p xmpp.Presence) bool { return p.Status == "small" })
 }
+
+// TestLinkIQ: an IQ for a SIP user's JID is answered by the session
+// (service-unavailable) and does not disturb the link.
+func TestLinkIQ(t *testing.T) {
+	s := testpeer.Prosody(t, testpeer.ProsodyOptions{Users: map[string]string{"alice": "alice-pw"}})
+	got := newPresences()
+	g := startGateway(t, gatewayConfig(t, s), xmpp.Handler{Presence: got.add})
+	waitStatus(t, g, "link up", func(st xmpp.Status) bool { return st.State == xmpp.StateUp })
+	alice := client(t, s, "alice")
+	if err := alice.SendRaw(`<iq type='get' id='v1' to='carol@` + s.ComponentDomain + `'><query xmlns='jabber:iq:version'/></iq>`); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Send(xmpp.Presence{To: "carol@" + s.ComponentDomain, Status: "after the iq"}); err != nil {
+		t.Fatal(err)
+	}
+	got.wait(t, "after the iq", func(p xmpp.Presence) bool { return p.Status == "after the iq" })
+	if st := g.Status(); st.Received["iq"] != 1 || st.Connects != 1 || st.State != xmpp.StateUp {
+		t.Errorf("status %+v, want one iq, one connect, up", st)
+	}
+}

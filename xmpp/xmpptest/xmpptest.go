@@ -371,3 +371,11 @@ func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() boo
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// SendRaw writes raw XML (one element).
+func (c *Client) SendRaw(x string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.sess.Send(context.Background(), xml.NewDecoder(strings.NewReader(x)))
+}
