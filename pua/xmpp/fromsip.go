@@ -178,7 +178,15 @@ func (m *Module) ObserveSubscribe(req *sip.Request) {
 		ev = h.Value()
 	}
 	ev, _, _ = strings.Cut(ev, ";")
-	if !strings.EqualFold(strings.TrimSpace(ev), "presence") || !m.mapper.IsXMPPUser(req.Recipient.String()) {
+	// The presentity: the Request-URI of an initial SUBSCRIBE, the To of
+	// a refresh (whose Request-URI is the presence server's Contact).
+	pres := req.Recipient
+	if to := req.To(); to != nil {
+		if tag, _ := to.Params.Get("tag"); tag != "" {
+			pres = to.Address
+		}
+	}
+	if !strings.EqualFold(strings.TrimSpace(ev), "presence") || !m.mapper.IsXMPPUser(pres.String()) {
 		return
 	}
 	expires := 3600
@@ -190,7 +198,7 @@ func (m *Module) ObserveSubscribe(req *sip.Request) {
 	if expires == 0 {
 		return
 	}
-	m.ensureWinfo(sipaddr.AOR(req.Recipient), min(expires, 86400)+m.cfg.WinfoExpires)
+	m.ensureWinfo(sipaddr.AOR(pres), min(expires, 86400)+m.cfg.WinfoExpires)
 }
 
 // ensureWinfo makes the gateway follow an XMPP user's watcher

@@ -253,12 +253,29 @@ func TestWatchersFromSIP(t *testing.T) {
 	req := sip.NewRequest(sip.SUBSCRIBE, ru)
 	req.AppendHeader(sip.NewHeader("Event", "presence"))
 	req.AppendHeader(sip.NewHeader("Expires", "600"))
+	req.AppendHeader(&sip.ToHeader{Address: ru})
 	f.m.ObserveSubscribe(req)
 	f.m.ObserveSubscribe(req)
 	subs := f.pua.subscriptions()
 	if len(subs) != 1 || subs[0].Event != "presence.winfo" || subs[0].Presentity != "sip:bob@example.com" || subs[0].Watcher != "sip:bob@example.com" || subs[0].Expires != 660 {
 		t.Fatalf("got %+v, want one presence.winfo subscription of bob to bob for 660 s", subs)
 	}
+	// A refresh within the dialog (Request-URI: the server's Contact, To:
+	// bob with a tag) for longer extends it.
+	var contact sip.Uri
+	_ = sip.ParseUri("sip:presence@127.0.0.1:5060", &contact)
+	refresh := sip.NewRequest(sip.SUBSCRIBE, contact)
+	th := &sip.ToHeader{Address: ru, Params: sip.NewParams()}
+	th.Params.Add("tag", "t1")
+	refresh.AppendHeader(th)
+	refresh.AppendHeader(sip.NewHeader("Event", "presence"))
+	refresh.AppendHeader(sip.NewHeader("Expires", "3600"))
+	f.m.ObserveSubscribe(refresh)
+	if subs := f.pua.subscriptions(); len(subs) != 2 || subs[1].Expires != 3660 {
+		t.Fatalf("after the refresh got %+v, want a second request for 3660 s", subs)
+	}
+	f.pua.done = f.pua.done[:1]
+	f.pua.subs = f.pua.subs[:1]
 
 	winfo := func(state string, ws ...watcherinfo.Watcher) []byte {
 		b, _ := watcherinfo.Write(&watcherinfo.Document{State: state, Lists: []watcherinfo.WatcherList{{Resource: "sip:bob@example.com", Package: "presence", Watchers: ws}}}, false)
