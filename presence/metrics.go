@@ -8,7 +8,6 @@ type metrics struct {
 	subscriptions prometheus.Gauge
 	notifySent    prometheus.Counter
 	notifyFailed  *prometheus.CounterVec
-	responses     *prometheus.CounterVec
 }
 
 func (m *metrics) init(reg prometheus.Registerer) {
@@ -24,10 +23,7 @@ func (m *metrics) init(reg prometheus.Registerer) {
 	m.notifyFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "presenced_notify_failed_total", Help: "NOTIFY requests that got no 2xx, by outcome (timeout, transport, or the status code).",
 	}, []string{"outcome"})
-	m.responses = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "presenced_presence_responses_total", Help: "Responses the presence server sent, by method and status code.",
-	}, []string{"method", "code"})
 	if reg != nil {
-		reg.MustRegister(m.publications, m.subscriptions, m.notifySent, m.notifyFailed, m.responses)
+		reg.MustRegister(m.publications, m.subscriptions, m.notifySent, m.notifyFailed)
 	}
 }

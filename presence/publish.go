@@ -29,7 +29,6 @@ type publishReq struct {
 // presentity's shard. It runs on a SIP worker goroutine.
 func (s *Server) handlePublish(tx *sipnet.ServerTx) {
 	if tx.RejectUnsupported() {
-		s.m.responses.WithLabelValues("PUBLISH", "420").Inc()
 		return
 	}
 	req := tx.Request()
@@ -206,10 +205,10 @@ func (sh *pshard) pubExpired(p *presentity, es *eventState, ps *pubState, now ti
 	sh.gc(p)
 }
 
-// reply answers a request and counts the response.
+// reply answers a request (the SIP stack counts the responses by method
+// and code: presenced_sip_responses_total).
 func (s *Server) reply(tx *sipnet.ServerTx, code int, reason string, hdrs ...sip.Header) {
 	if err := tx.Reply(code, reason, hdrs...); err != nil {
 		s.log.Debug("reply failed", "code", code, "err", err)
 	}
-	s.m.responses.WithLabelValues(string(tx.Request().Method), strconv.Itoa(code)).Inc()
 }

@@ -36,7 +36,6 @@ type subscribeReq struct {
 // goroutine.
 func (s *Server) handleSubscribe(tx *sipnet.ServerTx) {
 	if tx.RejectUnsupported() {
-		s.m.responses.WithLabelValues("SUBSCRIBE", "420").Inc()
 		return
 	}
 	req := tx.Request()
@@ -323,7 +322,6 @@ func (s *Server) replySubscribe(tx *sipnet.ServerTx, sub *subState, expires int)
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("reply failed", "code", 200, "err", err)
 	}
-	s.m.responses.WithLabelValues("SUBSCRIBE", "200").Inc()
 }
 
 func (sh *pshard) findSub(presentity, id string) *subState {
