@@ -195,3 +195,43 @@ presence:
 		t.Fatalf("after recovery and refreshes: got %d publications, want exactly 1", n)
 	}
 }
+
+// TestPUARefreshNoGap: a publication kept "until removed" through the
+// pua, granted only 3 s by the presence server, is refreshed before it
+// lapses again and again: its watcher never sees it go offline.
+func TestPUARefreshNoGap(t *testing.T) {
+	d := startDaemon(t, baseConfig+`
+presence:
+  min_expires_publish: 1
+  max_expires_publish: 3
+  default_expires_publish: 3
+pua:
+  min_expires: 1
+`)
+	w := siptest.New(t, siptest.Options{Name: "watcher"})
+	pres := "sip:steady@127.0.0.1"
+	dlg, i := watch(t, w, d.UDP, pres)
+	var rep puaReply
+	if err := d.mi("pua_publish", []any{pres, -1, "presence", "application/pidf+xml", ".", ".", string(pidfDoc(pres, "open", "steady"))}, &rep); err != nil || rep.Code != 200 || rep.Expires != 3 {
+		t.Fatalf("pua_publish: got %+v %v, want 200 granted 3 s", rep, err)
+	}
+	i = waitBasic(t, w, dlg, i, "open", 5*time.Second)
+	// Three grants' worth of time: the pua must have refreshed at least
+	// twice, and the publication never lapsed.
+	var etags []string
+	waitFor(t, 15*time.Second, "three refreshes", func() bool {
+		var recs []puaRecord
+		if d.mi("pua_list", nil, &recs) != nil || len(recs) != 1 {
+			return false
+		}
+		if len(etags) == 0 || etags[len(etags)-1] != recs[0].ETag {
+			etags = append(etags, recs[0].ETag)
+		}
+		return len(etags) >= 4
+	})
+	for k, n := range w.Notifies()[i:] {
+		if siptest.InDialog(dlg)(n) && basicOf(t, n) != "open" {
+			t.Fatalf("NOTIFY %d while the pua kept refreshing: %s, want open all along", k, n.Body())
+		}
+	}
+}
