@@ -10,7 +10,10 @@
 // (status changes a second, both directions together, default 200),
 // BENCH_XMPP_SECONDS (measurement, default 30), BENCH_XMPP_STORE (memory
 // or sqlite, default sqlite), BENCH_XMPP_PROSODY_NODELAY (set: Prosody
-// with Nagle's algorithm off and opportunistic writes).
+// with Nagle's algorithm off and opportunistic writes), BENCH_XMPP_PROSODY_GC
+// (Prosody's Lua collector mode: incremental or generational),
+// BENCH_XMPP_DAEMON_LOG (a file to keep the daemon's log in; with
+// GODEBUG=gctrace=1 it shows the daemon's garbage collections).
 //
 // Pair i is XMPP user x<i>@example.com and SIP user
 // sip:s<i>@sip.example.com: x<i> subscribes to s<i> over XMPP (a SIP
@@ -64,6 +67,7 @@ type timings struct {
 	sent    map[string]time.Time // token -> when the change was made
 	xToSIP  []time.Duration
 	sipToX  []time.Duration
+	control []time.Duration // XMPP to XMPP through Prosody alone
 	arrived chan struct{}
 }
 
@@ -78,10 +82,13 @@ func (tm *timings) arrive(token string, at time.Time) {
 	t0, ok := tm.sent[token]
 	if ok {
 		delete(tm.sent, token)
-		if strings.HasPrefix(token, "x") {
+		switch token[0] {
+		case 'x':
 			tm.xToSIP = append(tm.xToSIP, at.Sub(t0))
-		} else {
+		case 's':
 			tm.sipToX = append(tm.sipToX, at.Sub(t0))
+		default:
+			tm.control = append(tm.control, at.Sub(t0))
 		}
 	}
 	tm.mu.Unlock()
@@ -330,6 +337,10 @@ pua_xmpp:
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-d.done
 		}
+		if path := os.Getenv("BENCH_XMPP_DAEMON_LOG"); path != "" {
+			log, _ := os.ReadFile(logf.Name())
+			_ = os.WriteFile(path, log, 0o644)
+		}
 		if b.Failed() {
 			log, _ := os.ReadFile(logf.Name())
 			b.Logf("presenced log:\n%s", log)
@@ -459,22 +470,30 @@ func BenchmarkGateway(b *testing.B) {
 	for i := range n {
 		users[fmt.Sprintf("x%d", i)] = "pw"
 	}
+	users["ctl0"], users["ctl1"] = "pw", "pw"
 	t0 := time.Now()
 	s := testpeer.Prosody(b, testpeer.ProsodyOptions{Users: users})
 	b.Logf("prosody with %d users in %v", n, time.Since(t0).Round(time.Second))
+	var tuning []string
 	if os.Getenv("BENCH_XMPP_PROSODY_NODELAY") != "" {
 		// Prosody leaves Nagle's algorithm on and writes on the next loop
 		// turn by default; both add latency to small stanzas.
+		tuning = append(tuning, "network_settings = { nagle = false; opportunistic_writes = true }")
+	}
+	if mode := os.Getenv("BENCH_XMPP_PROSODY_GC"); mode != "" {
+		tuning = append(tuning, fmt.Sprintf("gc = { mode = %q }", mode))
+	}
+	if len(tuning) > 0 {
 		cfgPath := filepath.Join(s.Dir, "prosody.cfg.lua")
 		old, err := os.ReadFile(cfgPath)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := os.WriteFile(cfgPath, append([]byte("network_settings = { nagle = false; opportunistic_writes = true }\n"), old...), 0o644); err != nil {
+		if err := os.WriteFile(cfgPath, append([]byte(strings.Join(tuning, "\n")+"\n"), old...), 0o644); err != nil {
 			b.Fatal(err)
 		}
 		xmpptest.RestartProsody(b, s, syscall.SIGTERM)
-		b.Logf("prosody restarted with network_settings nagle = false, opportunistic_writes = true")
+		b.Logf("prosody restarted with %s", strings.Join(tuning, "; "))
 	}
 	d := startDaemon(b, s, store)
 	roots, err := s.CertPool()
@@ -560,6 +579,27 @@ func BenchmarkGateway(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("%d XMPP logins in %v", n, time.Since(t0).Round(time.Millisecond))
+	// A control pair: messages from ctl0 to ctl1 through Prosody alone,
+	// timed like the changes, to tell the XMPP server's share.
+	var ctl [2]*xmpptest.Client
+	for k := range ctl {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		c, err := xmpptest.Connect(ctx, xmpptest.Options{Addr: s.C2SAddr, Domain: s.Domain, User: fmt.Sprintf("ctl%d", k), Password: "pw", Roots: roots, NoRecord: true,
+			OnStanza: func(st xmpp.Stanza, at time.Time) {
+				if m, ok := st.(xmpp.Message); ok && strings.HasPrefix(m.Body, "c") {
+					tm.arrive(m.Body, at)
+				}
+			}})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		if err := c.Presence("", ""); err != nil {
+			b.Fatal(err)
+		}
+		ctl[k] = c
+	}
 	acceptDone := make(chan struct{})
 	// Owned by the benchmark: ends when stop is closed below.
 	go func() {
@@ -650,6 +690,13 @@ func BenchmarkGateway(b *testing.B) {
 	b.ResetTimer()
 	for seq := range total {
 		<-tick.C
+		if seq%10 == 0 {
+			token := "c" + strconv.Itoa(seq)
+			tm.start(token)
+			if err := ctl[0].Send(xmpp.Message{To: ctl[1].JID, Type: "chat", Body: token}); err != nil {
+				b.Fatal(err)
+			}
+		}
 		i := rand.IntN(n)
 		if seq%2 == 0 {
 			token := "x" + strconv.Itoa(seq)
@@ -679,13 +726,13 @@ func BenchmarkGateway(b *testing.B) {
 
 	tm.mu.Lock()
 	lost := len(tm.sent)
-	x, sx := tm.xToSIP, tm.sipToX
+	x, sx, cx := tm.xToSIP, tm.sipToX, tm.control
 	tm.mu.Unlock()
-	b.Logf("pairs %d, rate %d/s, %d changes in %v, %d lost", n, rate, total, wall.Round(time.Millisecond), lost)
+	b.Logf("pairs %d, rate %d/s, %d changes (and %d control messages) in %v, %d lost", n, rate, total, (total+9)/10, wall.Round(time.Millisecond), lost)
 	for _, r := range []struct {
 		name string
 		ds   []time.Duration
-	}{{"XMPP->SIP", x}, {"SIP->XMPP", sx}} {
+	}{{"XMPP->SIP", x}, {"SIP->XMPP", sx}, {"control, XMPP->XMPP through Prosody alone", cx}} {
 		b.Logf("%s: %d changes, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms", r.name, len(r.ds),
 			ms(percentile(r.ds, 0.50)), ms(percentile(r.ds, 0.90)), ms(percentile(r.ds, 0.99)), ms(slices.Max(append([]time.Duration{0}, r.ds...))))
 	}
