@@ -1,13 +1,20 @@
 package dialoginfo
 
 import (
-	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
+
+	"github.com/presenced/presenced/internal/xmlr"
+)
+
+// Limits applied to every document Parse reads.
+const (
+	MaxSize     = 1 << 20 // bytes
+	MaxDepth    = 32      // element nesting
+	MaxElements = 10000   // elements in one document
 )
 
 // Parse reads a dialog-info document. Any prefix style is accepted, and a
@@ -24,26 +31,13 @@ func Parse(data []byte) (*Document, error) {
 }
 
 func parse(data []byte) (*Document, error) {
-	if len(data) > MaxSize {
-		return nil, fmt.Errorf("document larger than %d bytes", MaxSize)
+	r, err := xmlr.NewReader(data, xmlr.Limits{Size: MaxSize, Depth: MaxDepth, Elements: MaxElements})
+	if err != nil {
+		return nil, err
 	}
-	r := newReader(data)
-	var root xml.StartElement
-	for {
-		t, err := r.token()
-		if err == io.EOF {
-			return nil, errors.New("empty document")
-		}
-		if err != nil {
-			return nil, err
-		}
-		if s, ok := t.(xml.StartElement); ok {
-			root = s
-			break
-		}
-		if c, ok := t.(xml.CharData); ok && len(bytes.TrimSpace(c)) > 0 {
-			return nil, errors.New("text before the root element")
-		}
+	root, err := r.Root()
+	if err != nil {
+		return nil, err
 	}
 	if root.Name.Local != "dialog-info" || (root.Name.Space != Namespace && root.Name.Space != "") {
 		return nil, rootError(root.Name)
@@ -53,23 +47,10 @@ func parse(data []byte) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	for {
-		t, err := r.token()
-		if err == io.EOF {
-			return doc, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			return nil, errors.New("more than one root element")
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
-				return nil, errors.New("text after the root element")
-			}
-		}
+	if err := r.Trailer(); err != nil {
+		return nil, err
 	}
+	return doc, nil
 }
 
 func rootError(n xml.Name) error {
@@ -82,7 +63,7 @@ func rootError(n xml.Name) error {
 // parser reads the RFC 4235 structure; ns is the namespace the document
 // put dialog-info in (Namespace, or "" when it declared none).
 type parser struct {
-	r  *reader
+	r  *xmlr.Reader
 	ns string
 }
 
@@ -114,7 +95,7 @@ func (p *parser) document(root xml.StartElement) (*Document, error) {
 			doc.Entity = strings.TrimSpace(a.Value)
 		}
 	}
-	err := p.children(func(s xml.StartElement) error {
+	err := p.r.Children(func(s xml.StartElement) error {
 		if p.is(s.Name, "dialog") {
 			d, err := p.dialog(s)
 			if err != nil {
@@ -123,7 +104,7 @@ func (p *parser) document(root xml.StartElement) (*Document, error) {
 			doc.Dialogs = append(doc.Dialogs, d)
 			return nil
 		}
-		e, err := p.r.element(s)
+		e, err := p.element(s)
 		doc.Extensions = append(doc.Extensions, e)
 		return err
 	})
@@ -131,26 +112,6 @@ func (p *parser) document(root xml.StartElement) (*Document, error) {
 		return nil, err
 	}
 	return doc, nil
-}
-
-// children calls f for each child element of the element just opened;
-// f must consume the child up to its end. Text between children is
-// ignored.
-func (p *parser) children(f func(xml.StartElement) error) error {
-	for {
-		t, err := p.r.token()
-		if err != nil {
-			return unexpectedEOF(err)
-		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			if err := f(t); err != nil {
-				return err
-			}
-		case xml.EndElement:
-			return nil
-		}
-	}
 }
 
 func (p *parser) dialog(start xml.StartElement) (Dialog, error) {
@@ -183,9 +144,9 @@ func (p *parser) dialog(start xml.StartElement) (Dialog, error) {
 	}
 	known := false // an RFC 4235 child was seen: later extensions go last
 	hasState := false
-	err := p.children(func(s xml.StartElement) error {
+	err := p.r.Children(func(s xml.StartElement) error {
 		if s.Name.Space != p.ns {
-			e, err := p.r.element(s)
+			e, err := p.element(s)
 			if known {
 				d.Extensions = append(d.Extensions, e)
 			} else {
@@ -215,15 +176,15 @@ func (p *parser) dialog(start xml.StartElement) (Dialog, error) {
 					d.Replaces.RemoteTag = a.Value
 				}
 			}
-			err = p.r.skip()
+			err = p.r.Skip()
 		case "referred-by":
 			d.ReferredBy, err = p.nameAddr(s)
 		case "route-set":
-			err = p.children(func(h xml.StartElement) error {
+			err = p.r.Children(func(h xml.StartElement) error {
 				if !p.is(h.Name, "hop") {
-					return p.r.skip()
+					return p.r.Skip()
 				}
-				v, err := p.r.text()
+				v, err := p.r.Text()
 				d.RouteSet = append(d.RouteSet, strings.TrimSpace(v))
 				return err
 			})
@@ -233,7 +194,7 @@ func (p *parser) dialog(start xml.StartElement) (Dialog, error) {
 			d.Remote, err = p.participant()
 		default:
 			var e Element
-			e, err = p.r.element(s)
+			e, err = p.element(s)
 			d.Extensions = append(d.Extensions, e)
 		}
 		if err != nil {
@@ -263,7 +224,7 @@ func (p *parser) state(s xml.StartElement, d *Dialog) error {
 			d.Code = c
 		}
 	}
-	v, err := p.r.text()
+	v, err := p.r.Text()
 	if err != nil {
 		return err
 	}
@@ -277,7 +238,7 @@ func (p *parser) state(s xml.StartElement, d *Dialog) error {
 
 // number reads a non-negative decimal of at most bits bits.
 func (p *parser) number(s xml.StartElement, bits int) (uint64, error) {
-	v, err := p.r.text()
+	v, err := p.r.Text()
 	if err != nil {
 		return 0, err
 	}
@@ -295,16 +256,16 @@ func (p *parser) nameAddr(s xml.StartElement) (*NameAddr, error) {
 			na.Display = a.Value
 		}
 	}
-	v, err := p.r.text()
+	v, err := p.r.Text()
 	na.URI = strings.TrimSpace(v)
 	return na, err
 }
 
 func (p *parser) participant() (*Participant, error) {
 	pt := &Participant{}
-	err := p.children(func(s xml.StartElement) error {
+	err := p.r.Children(func(s xml.StartElement) error {
 		if s.Name.Space != p.ns {
-			e, err := p.r.element(s)
+			e, err := p.element(s)
 			pt.Extensions = append(pt.Extensions, e)
 			return err
 		}
@@ -319,7 +280,7 @@ func (p *parser) participant() (*Participant, error) {
 					pt.Target.URI = strings.TrimSpace(a.Value)
 				}
 			}
-			err = p.children(func(ps xml.StartElement) error {
+			err = p.r.Children(func(ps xml.StartElement) error {
 				if p.is(ps.Name, "param") {
 					var prm Param
 					for _, a := range ps.Attr {
@@ -332,7 +293,7 @@ func (p *parser) participant() (*Participant, error) {
 					}
 					pt.Target.Params = append(pt.Target.Params, prm)
 				}
-				return p.r.skip()
+				return p.r.Skip()
 			})
 		case "session-description":
 			sd := &SessionDescription{}
@@ -341,7 +302,7 @@ func (p *parser) participant() (*Participant, error) {
 					sd.Type = a.Value
 				}
 			}
-			sd.Body, err = p.r.text()
+			sd.Body, err = p.r.Text()
 			pt.SessionDescription = sd
 		case "cseq":
 			var v uint64
@@ -349,7 +310,7 @@ func (p *parser) participant() (*Participant, error) {
 			pt.CSeq, pt.HasCSeq = uint32(v), true
 		default:
 			var e Element
-			e, err = p.r.element(s)
+			e, err = p.element(s)
 			pt.Extensions = append(pt.Extensions, e)
 		}
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/presenced/presenced/internal/xmlr"
 	"github.com/presenced/presenced/internal/xmlw"
 )
 
@@ -22,7 +23,7 @@ const (
 )
 
 const (
-	nsXML   = "http://www.w3.org/XML/1998/namespace"
+	nsXML   = xmlr.XMLNamespace
 	nsXMLNS = "http://www.w3.org/2000/xmlns/"
 	maxMsg  = 200 // bytes of input quoted in an error, so it fits a SIP reason phrase
 )

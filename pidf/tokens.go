@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/presenced/presenced/internal/xmlr"
 )
 
 // next returns the next start tag, end tag or text inside the root, and
@@ -71,7 +73,7 @@ func (p *parser) start(t xml.StartElement) (token, error) {
 	mark := len(p.ns)
 	p.open = append(p.open, inElem{name: t.Name, mark: mark})
 	for _, a := range t.Attr {
-		if prefix, ok := declared(a); ok {
+		if prefix, ok := xmlr.Declaration(a); ok {
 			if p.nsDecls++; p.nsDecls > MaxNamespaces {
 				return token{}, p.errorf("more than %d namespace declarations", MaxNamespaces)
 			}
@@ -86,7 +88,7 @@ func (p *parser) start(t xml.StartElement) (token, error) {
 	}
 	attrs := p.attrs[:0]
 	for _, a := range t.Attr {
-		if _, ok := declared(a); ok {
+		if _, ok := xmlr.Declaration(a); ok {
 			continue
 		}
 		as, err := p.resolve(a.Name, true)
@@ -118,18 +120,6 @@ func (p *parser) end(t xml.EndElement) (token, error) {
 		p.rootDone = true
 	}
 	return token{kind: tokEnd}, nil
-}
-
-// declared reports whether a is a namespace declaration and of which
-// prefix ("" for the default namespace).
-func declared(a xml.Attr) (string, bool) {
-	switch {
-	case a.Name.Space == "xmlns":
-		return a.Name.Local, true
-	case a.Name.Space == "" && a.Name.Local == "xmlns":
-		return "", true
-	}
-	return "", false
 }
 
 func (p *parser) declare(prefix, uri string, mark int) error {
@@ -193,21 +183,13 @@ func (p *parser) decodeError(err error) error {
 }
 
 // charsetReader lets documents declare the encodings phones use besides
-// UTF-8.
+// UTF-8. Its labels are pidf's own; the conversion is xmlr's.
 func charsetReader(label string, input io.Reader) (io.Reader, error) {
 	switch strings.ToLower(label) {
 	case "us-ascii", "ascii":
 		return input, nil
 	case "iso-8859-1", "iso_8859-1", "latin1", "l1":
-		b, err := io.ReadAll(input)
-		if err != nil {
-			return nil, err
-		}
-		u := make([]byte, 0, len(b)+len(b)/8)
-		for _, c := range b {
-			u = utf8.AppendRune(u, rune(c))
-		}
-		return bytes.NewReader(u), nil
+		return xmlr.Latin1(input), nil
 	}
 	return nil, errors.New("not supported, use UTF-8")
 }

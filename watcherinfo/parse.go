@@ -1,13 +1,19 @@
 package watcherinfo
 
 import (
-	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
+
+	"github.com/presenced/presenced/internal/xmlr"
+)
+
+// Limits applied to every document Parse reads.
+const (
+	MaxSize     = 1 << 20 // bytes
+	MaxDepth    = 32      // element nesting
+	MaxElements = 20000   // elements in one document
 )
 
 // Parse reads a watcherinfo document. Any prefix style is accepted, and a
@@ -23,26 +29,13 @@ func Parse(data []byte) (*Document, error) {
 }
 
 func parse(data []byte) (*Document, error) {
-	if len(data) > MaxSize {
-		return nil, fmt.Errorf("document larger than %d bytes", MaxSize)
+	r, err := xmlr.NewReader(data, xmlr.Limits{Size: MaxSize, Depth: MaxDepth, Elements: MaxElements})
+	if err != nil {
+		return nil, err
 	}
-	r := newReader(data)
-	var root xml.StartElement
-	for {
-		t, err := r.token()
-		if err == io.EOF {
-			return nil, errors.New("empty document")
-		}
-		if err != nil {
-			return nil, err
-		}
-		if s, ok := t.(xml.StartElement); ok {
-			root = s
-			break
-		}
-		if c, ok := t.(xml.CharData); ok && len(bytes.TrimSpace(c)) > 0 {
-			return nil, errors.New("text before the root element")
-		}
+	root, err := r.Root()
+	if err != nil {
+		return nil, err
 	}
 	n := root.Name
 	if n.Local != "watcherinfo" {
@@ -56,27 +49,14 @@ func parse(data []byte) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	for {
-		t, err := r.token()
-		if err == io.EOF {
-			return doc, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			return nil, errors.New("more than one root element")
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
-				return nil, errors.New("text after the root element")
-			}
-		}
+	if err := r.Trailer(); err != nil {
+		return nil, err
 	}
+	return doc, nil
 }
 
 type parser struct {
-	r  *reader
+	r  *xmlr.Reader
 	ns string // the namespace of the root: Namespace or ""
 }
 
@@ -84,25 +64,12 @@ type parser struct {
 // the watcherinfo namespace and skips the others; f must consume the
 // child up to its end.
 func (p *parser) children(f func(xml.StartElement) error) error {
-	for {
-		t, err := p.r.token()
-		if err != nil {
-			return unexpectedEOF(err)
+	return p.r.Children(func(s xml.StartElement) error {
+		if s.Name.Space != p.ns {
+			return p.r.Skip()
 		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			if t.Name.Space != p.ns {
-				err = p.r.skip()
-			} else {
-				err = f(t)
-			}
-			if err != nil {
-				return err
-			}
-		case xml.EndElement:
-			return nil
-		}
-	}
+		return f(s)
+	})
 }
 
 func (p *parser) document(root xml.StartElement) (*Document, error) {
@@ -126,7 +93,7 @@ func (p *parser) document(root xml.StartElement) (*Document, error) {
 	}
 	err := p.children(func(s xml.StartElement) error {
 		if s.Name.Local != "watcher-list" {
-			return p.r.skip()
+			return p.r.Skip()
 		}
 		var l WatcherList
 		for _, a := range s.Attr {
@@ -139,7 +106,7 @@ func (p *parser) document(root xml.StartElement) (*Document, error) {
 		}
 		err := p.children(func(s xml.StartElement) error {
 			if s.Name.Local != "watcher" {
-				return p.r.skip()
+				return p.r.Skip()
 			}
 			w, err := p.watcher(s)
 			l.Watchers = append(l.Watchers, w)
@@ -189,7 +156,7 @@ func (p *parser) watcher(s xml.StartElement) (Watcher, error) {
 	default:
 		return w, fmt.Errorf("watcher %q: status %q: want pending, active, waiting or terminated", w.ID, w.Status)
 	}
-	uri, err := p.r.text()
+	uri, err := p.r.Text()
 	w.URI = strings.TrimSpace(uri)
 	return w, err
 }
