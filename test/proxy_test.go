@@ -661,7 +661,12 @@ func TestSIPpCall(t *testing.T) {
 				}
 			}
 			runSIPp(t, run, 1)
-			steps := dl.wait(t, o.CallID(), 2)
+			// Wait for the branch to end (its last event), then compare.
+			var steps []dstep
+			waitFor(t, 10*time.Second, "the branch to end", func() bool {
+				steps = dl.of(o.CallID())
+				return len(steps) > 0 && steps[len(steps)-1].State == dialog.Terminated
+			})
 			if got := steps[len(steps)-1]; got != tc.last {
 				t.Errorf("last event: got %v, want %v (all: %v)", got, tc.last, steps)
 			}

@@ -150,6 +150,7 @@ log: {level: warn}
 pua: {enabled: false}
 pua_mi: {enabled: false}
 pua_usrloc: {enabled: false}
+pua_dialoginfo: {enabled: false}
 presence:
   min_expires_publish: 1
   max_expires_publish: 3

@@ -27,15 +27,21 @@ type Committer[T any] struct {
 	signal  chan struct{}
 	quit    chan struct{}
 	done    chan struct{}
+	calls   chan []entry[T] // written entries whose callbacks are due
 	started bool
 }
 
 type entry[T any] struct {
 	item T
 	done func(error)
+	err  error // the outcome of its write, for done
 }
 
 // New builds a committer. limit bounds the items per write (at least 1).
+//
+// Two goroutines run it: the writer, and the one that runs the done
+// callbacks of each write in order, so that answering the requests of one
+// write overlaps the next write instead of delaying it.
 func New[T any](write func(ctx context.Context, items []T) error, limit int, log *slog.Logger) *Committer[T] {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -47,15 +53,16 @@ func New[T any](write func(ctx context.Context, items []T) error, limit int, log
 		signal: make(chan struct{}, 1),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
+		calls:  make(chan []entry[T], 64),
 	}
 }
 
 // Submit queues item; done (may be nil) is called with the outcome of its
-// write, on the committer goroutine: it must be quick (answer a request,
-// post to a shard). Submit never blocks.
+// write, on the committer's callback goroutine, in submission order: it
+// must be quick (answer a request, post to a shard). Submit never blocks.
 func (c *Committer[T]) Submit(item T, done func(error)) {
 	c.mu.Lock()
-	c.q = append(c.q, entry[T]{item, done})
+	c.q = append(c.q, entry[T]{item: item, done: done})
 	c.mu.Unlock()
 	select {
 	case c.signal <- struct{}{}:
@@ -85,8 +92,7 @@ func (c *Committer[T]) Stop(ctx context.Context) error {
 		close(c.quit)
 	}
 	if !started {
-		c.flush(nil)
-		return nil
+		c.Start()
 	}
 	select {
 	case <-c.done:
@@ -104,29 +110,42 @@ func (c *Committer[T]) Pending() int {
 }
 
 func (c *Committer[T]) run() {
-	defer close(c.done)
-	var buf []entry[T]
+	cbDone := make(chan struct{})
+	go func() { // the callback goroutine: ends when calls is closed
+		defer close(cbDone)
+		for es := range c.calls {
+			for _, e := range es {
+				e.done(e.err)
+			}
+		}
+	}()
+	defer func() {
+		close(c.calls)
+		<-cbDone
+		close(c.done)
+	}()
 	for {
 		select {
 		case <-c.signal:
 		case <-c.quit:
-			c.flush(buf)
+			c.flush()
 			return
 		}
-		buf = c.flush(buf)
+		c.flush()
 	}
 }
 
-// flush writes everything queued and returns the emptied buffer.
-func (c *Committer[T]) flush(buf []entry[T]) []entry[T] {
+// flush writes everything queued and hands the callbacks of each write to
+// the callback goroutine.
+func (c *Committer[T]) flush() {
 	items := make([]T, 0, c.max)
 	for {
 		c.mu.Lock()
 		q := c.q
-		c.q = buf[:0]
+		c.q = nil
 		c.mu.Unlock()
 		if len(q) == 0 {
-			return q
+			return
 		}
 		for start := 0; start < len(q); start += c.max {
 			end := min(start+c.max, len(q))
@@ -135,14 +154,17 @@ func (c *Committer[T]) flush(buf []entry[T]) []entry[T] {
 				items = append(items, e.item)
 			}
 			err := c.writeRetry(items)
+			var due []entry[T]
 			for _, e := range q[start:end] {
 				if e.done != nil {
-					e.done(err)
+					e.err = err
+					due = append(due, e)
 				}
 			}
+			if len(due) > 0 {
+				c.calls <- due
+			}
 		}
-		clear(q)
-		buf = q
 	}
 }
 
