@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"go.uber.org/goleak"
 
 	. "github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/sipnet"
@@ -407,3 +408,5 @@ func TestOtherErrorEndsRecord(t *testing.T) {
 		t.Errorf("records: got %+v, want none", recs)
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
