@@ -6,6 +6,8 @@
 //
 //	go test ./bench/xmpp -run XXX -bench Gateway -benchtime 1x -timeout 30m
 //
+// The results are printed on lines starting "xmpp bench:".
+//
 // Environment: BENCH_XMPP_USERS (pairs, default 1000), BENCH_XMPP_RATE
 // (status changes a second, both directions together, default 200),
 // BENCH_XMPP_SECONDS (measurement, default 30), BENCH_XMPP_STORE (memory
@@ -728,17 +730,19 @@ func BenchmarkGateway(b *testing.B) {
 	lost := len(tm.sent)
 	x, sx, cx := tm.xToSIP, tm.sipToX, tm.control
 	tm.mu.Unlock()
-	b.Logf("pairs %d, rate %d/s, %d changes (and %d control messages) in %v, %d lost", n, rate, total, (total+9)/10, wall.Round(time.Millisecond), lost)
+	// The results go to stdout: benchmark logs are truncated.
+	report := func(format string, a ...any) { fmt.Printf("xmpp bench: "+format+"\n", a...) }
+	report("pairs %d, rate %d/s, %d changes (and %d control messages) in %v, %d lost", n, rate, total, (total+9)/10, wall.Round(time.Millisecond), lost)
 	for _, r := range []struct {
 		name string
 		ds   []time.Duration
 	}{{"XMPP->SIP", x}, {"SIP->XMPP", sx}, {"control, XMPP->XMPP through Prosody alone", cx}} {
-		b.Logf("%s: %d changes, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms", r.name, len(r.ds),
+		report("%s: %d changes, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms", r.name, len(r.ds),
 			ms(percentile(r.ds, 0.50)), ms(percentile(r.ds, 0.90)), ms(percentile(r.ds, 0.99)), ms(slices.Max(append([]time.Duration{0}, r.ds...))))
 	}
-	b.Logf("daemon: CPU %.1f%% of one core (%.2f s in %.1f s), RSS %.1f MiB after setup, %.1f MiB at the end, peak %.1f MiB (store %s)",
+	report("daemon: CPU %.1f%% of one core (%.2f s in %.1f s), RSS %.1f MiB after setup, %.1f MiB at the end, peak %.1f MiB (store %s)",
 		100*cpu.Seconds()/wall.Seconds(), cpu.Seconds(), wall.Seconds(), rssIdle, rss, peak, store)
-	b.Logf("prosody: CPU %.1f%% of one core", 100*pcpu.Seconds()/wall.Seconds())
+	report("prosody: CPU %.1f%% of one core", 100*pcpu.Seconds()/wall.Seconds())
 	pub1, wr1 := histogram(b, d.mi, "presenced_pua_xmpp_publish_seconds"), histogram(b, d.mi, "presenced_xmpp_write_seconds")
 	for _, h := range []struct {
 		name          string
@@ -746,7 +750,7 @@ func BenchmarkGateway(b *testing.B) {
 	}{{"in the daemon, XMPP presence to PUBLISH 2xx", pub0, pub1}, {"in the daemon, stanza queued to written", wr0, wr1}} {
 		p50, n := quantile(h.before, h.after, 0.5)
 		p99, _ := quantile(h.before, h.after, 0.99)
-		b.Logf("%s: %.0f observations, p50 %.2f ms, p99 %.2f ms (from histogram buckets)", h.name, n, ms(p50), ms(p99))
+		report("%s: %.0f observations, p50 %.2f ms, p99 %.2f ms (from histogram buckets)", h.name, n, ms(p50), ms(p99))
 	}
 	b.ReportMetric(ms(percentile(x, 0.99)), "xmpp-to-sip-p99-ms")
 	b.ReportMetric(ms(percentile(sx, 0.99)), "sip-to-xmpp-p99-ms")
