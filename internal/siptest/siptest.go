@@ -272,7 +272,15 @@ func (u *UA) WaitNotify(timeout time.Duration, after int, match func(*sip.Reques
 		u.mu.Unlock()
 		left := time.Until(deadline)
 		if left <= 0 {
-			u.t.Fatalf("siptest: no matching NOTIFY within %v (%d received)", timeout, len(u.Notifies()))
+			all := u.Notifies()
+			for j, n := range all[after:] {
+				body := string(n.Body())
+				if len(body) > 600 {
+					body = body[:600] + "..."
+				}
+				u.t.Logf("siptest: NOTIFY %d: Subscription-State %q: %s", after+j, Header(n, "Subscription-State"), body)
+			}
+			u.t.Fatalf("siptest: no matching NOTIFY within %v (%d received, from %d shown above)", timeout, len(all), after)
 			return nil, -1
 		}
 		select {
