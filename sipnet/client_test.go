@@ -47,7 +47,9 @@ func waitOutcome(t *testing.T, ch <-chan outcome, timeout time.Duration) outcome
 }
 
 func TestSendUDP(t *testing.T) {
-	s := newStack(t, nil, nil)
+	// Timer K long enough that the retransmitted 200 below surely finds
+	// the transaction on a loaded machine, short enough to see it end.
+	s := newStack(t, func(c *Config) { c.T4 = 1000 }, nil)
 	p := newUDPPeer(t)
 	req := newRequest(t, sip.NOTIFY, "sip:watcher@"+p.addr().String())
 	ch := sendAsync(t, s, req, SendOptions{})
