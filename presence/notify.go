@@ -81,13 +81,17 @@ func (sh *pshard) sendNext(sub *subState) {
 	}
 	sub.inflight = true
 	terminal := n.terminal
-	err = s.sip.Send(req, sh.sendOptions(sub), func(res *sip.Response, err error) {
-		sh.Do(func() { sh.notifyDone(sub, terminal, res, err) })
-	})
-	if err != nil {
-		sub.inflight = false
-		sh.notifyDone(sub, terminal, nil, err)
-		return
+	opts := sh.sendOptions(sub)
+	// Encoding and writing go to the senders, so a fan-out to thousands of
+	// watchers leaves the shard free for the presentity's next request;
+	// one NOTIFY in flight per subscription keeps each watcher's in order.
+	s.sendq <- func() {
+		err := s.sip.Send(req, opts, func(res *sip.Response, err error) {
+			sh.Do(func() { sh.notifyDone(sub, terminal, res, err) })
+		})
+		if err != nil {
+			sh.Do(func() { sh.notifyDone(sub, terminal, nil, err) })
+		}
 	}
 	if !sub.gone && (sub.LocalCSeq-sub.savedCSeq >= checkpoint || sub.Version-sub.savedVersion >= checkpoint) {
 		// A checkpoint, written behind (see the package doc on restartGap):

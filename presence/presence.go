@@ -32,6 +32,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -88,6 +89,8 @@ type Server struct {
 	shards []*pshard            // by shard index
 	subs   *shard.Index[string] // subscription id -> presentity
 	commit *commit.Committer[*Batch]
+	sendq  chan func()    // NOTIFYs to encode and send, for the senders
+	sendWG sync.WaitGroup // the senders
 
 	etagPrefix string
 	etagSeq    atomic.Uint64
@@ -163,6 +166,16 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("presence: write restored subscriptions: %w", ctx.Err())
 		}
 	}
+	s.sendq = make(chan func(), 4096)
+	for range runtime.GOMAXPROCS(0) {
+		s.sendWG.Add(1)
+		go func() { // a sender: ends when Stop closes sendq
+			defer s.sendWG.Done()
+			for f := range s.sendq {
+				f()
+			}
+		}()
+	}
 	s.group.Start()
 	s.sip.Handle(sip.PUBLISH, s.handlePublish)
 	s.sip.Handle(sip.SUBSCRIBE, s.handleSubscribe)
@@ -182,6 +195,8 @@ func (s *Server) Stop(ctx context.Context) error {
 	if err := s.group.Stop(ctx); err != nil {
 		return fmt.Errorf("presence: %w", err)
 	}
+	close(s.sendq)
+	s.sendWG.Wait()
 	var b Batch
 	for _, sh := range s.shards {
 		for _, p := range sh.pres {

@@ -279,12 +279,19 @@ func (sh *pshard) resubscribe(r subscribeReq) {
 		sub.target = nil
 	}
 	if r.expires == 0 {
+		// The final NOTIFY waits for the 200, as the initial one does:
+		// subscribers (and SIPp scenarios) expect the answer first.
+		sub.held = true
 		s.commit.Submit(&Batch{DeleteSubscriptions: []string{sub.ID}}, func(err error) {
 			if err != nil {
 				s.reply(r.tx, 500, "Server Internal Error (store)")
-				return
+			} else {
+				s.replySubscribe(r.tx, sub, 0)
 			}
-			s.replySubscribe(r.tx, sub, 0)
+			sh.Do(func() {
+				sub.held = false
+				sh.sendNext(sub)
+			})
 		})
 		sh.dropSub(sub, true, reasonTimeout)
 		return
