@@ -1,0 +1,180 @@
+// Command pua is the pua_mi load benchmark: it drives pua_publish over the
+// management API (JSON-RPC on HTTP, keep-alive connections) of a presenced
+// daemon whose pua core publishes to the daemon's own presence server over
+// UDP on 127.0.0.1, each call answered after the final SIP response.
+//
+//	go run ./bench/pua -bin PRESENCED [flags]     (bench/pua/run.sh builds and runs it)
+//
+// Two parts (-mode):
+//
+//   - throughput: an open-loop rate ladder of pua_publish calls, each step on
+//     a fresh daemon; a step passes with every call answered 200 and the
+//     achieved rate at least 95 % of the target. Latency is timed from the
+//     call's scheduled start, so time spent waiting for a free connection
+//     counts. After each step the publications held are counted through
+//     pua_list and presence_list.
+//   - hold: N publications kept refreshed ("expires" -1, pua.default_expires
+//     set to -refresh), then the daemon's CPU and RSS sampled every second
+//     for -observe seconds; refresh bursts are told apart from the quiet
+//     time between them by the pua core's PUBLISH reply counter.
+//
+// Each part holds the shared benchmark lock (-lock) while it runs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	bin        string
+	profBin    string
+	profDir    string
+	mode       string
+	stores     []string
+	rates      []int
+	duration   time.Duration
+	conns      int
+	mix        bool
+	keepGoing  int
+	n          int
+	createRate int
+	refresh    int
+	observe    time.Duration
+	out        string
+	lock       string
+	quietPct   float64
+	quietMax   time.Duration
+	attempts   int
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "puabench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var o options
+	var stores, rates string
+	flag.StringVar(&o.bin, "bin", "", "presenced binary (required)")
+	flag.StringVar(&o.profBin, "profiled", "", "bench/pua/profiled binary: run the daemon under it and write CPU profiles to -profile-dir")
+	flag.StringVar(&o.profDir, "profile-dir", "", "directory for CPU profiles (with -profiled)")
+	flag.StringVar(&o.mode, "mode", "throughput,hold", "parts to run: throughput, hold (comma separated)")
+	flag.StringVar(&stores, "stores", "sqlite,memory", "store backends for the throughput ladder")
+	flag.StringVar(&rates, "rates", "2000,3000,4000,5000,6000,7000,8000", "throughput ladder, pua_publish calls per second")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of a ladder step")
+	flag.IntVar(&o.conns, "conns", 256, "HTTP connections (most calls in flight)")
+	flag.BoolVar(&o.mix, "mix", false, "ladder calls are cycles initial, modify (ETag, new body), remove (ETag, expires 0) instead of initial publications only")
+	flag.IntVar(&o.keepGoing, "keep-going", 2, "stop a ladder after that many failed steps in a row")
+	flag.IntVar(&o.attempts, "attempts", 2, "tries of a step that fails or is noisy")
+	flag.IntVar(&o.n, "n", 100000, "hold: publications held")
+	flag.IntVar(&o.createRate, "create-rate", 3000, "hold: pua_publish calls per second while creating them")
+	flag.IntVar(&o.refresh, "refresh", 120, "hold: pua.default_expires, the Expires each refresh asks for")
+	flag.DurationVar(&o.observe, "observe", 330*time.Second, "hold: sampling time after the creation")
+	flag.StringVar(&o.out, "out", "", "results directory (summary csv, timeline csv); empty: none")
+	flag.StringVar(&o.lock, "lock", "/tmp/presenced-bench.lock", "benchmark lock file held during each part; empty: none")
+	flag.Float64Var(&o.quietPct, "quiet-pct", 30, "wait before a step until the machine's CPU busy is below this percentage of one core")
+	flag.DurationVar(&o.quietMax, "quiet-max", 120*time.Second, "longest wait for a quiet machine")
+	flag.Parse()
+	if o.bin == "" {
+		return errors.New("-bin is required (bench/pua/run.sh builds it)")
+	}
+	for _, s := range strings.Split(stores, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.stores = append(o.stores, s)
+		}
+	}
+	for _, s := range strings.FieldsFunc(rates, func(r rune) bool { return r == ',' || r == ' ' }) {
+		r, err := strconv.Atoi(s)
+		if err != nil || r <= 0 {
+			return fmt.Errorf("bad rate %q", s)
+		}
+		o.rates = append(o.rates, r)
+	}
+	if o.out != "" {
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
+			return err
+		}
+	}
+	if o.profBin != "" && o.profDir == "" {
+		return errors.New("-profiled needs -profile-dir")
+	}
+	var sum strings.Builder
+	for _, m := range strings.Split(o.mode, ",") {
+		switch strings.TrimSpace(m) {
+		case "throughput":
+			for _, st := range o.stores {
+				if err := locked(o.lock, func() error { return ladder(o, st, &sum) }); err != nil {
+					return err
+				}
+			}
+		case "hold":
+			if err := locked(o.lock, func() error { return hold(o, &sum) }); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unknown mode %q", m)
+		}
+	}
+	fmt.Print("\n==== summary ====\n", sum.String())
+	if o.out != "" {
+		return os.WriteFile(filepath.Join(o.out, "summary.txt"), []byte(sum.String()), 0o644)
+	}
+	return nil
+}
+
+// locked runs f holding an exclusive flock on path.
+func locked(path string, f func() error) error {
+	if path == "" {
+		return f()
+	}
+	fd, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return err
+	}
+	defer fd.Close()
+	logf("waiting for the benchmark lock %s", path)
+	if err := syscall.Flock(int(fd.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	logf("lock held")
+	defer syscall.Flock(int(fd.Fd()), syscall.LOCK_UN)
+	return f()
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// daemonFor returns the options of the daemon of a run: under the
+// profiling wrapper when asked, its profiles named after label.
+func daemonFor(o options, store string, puaExpires int, label string) daemonOpts {
+	d := daemonOpts{bin: o.bin, store: store, puaExpires: puaExpires}
+	if o.profBin != "" {
+		d.bin = o.profBin
+		d.args = []string{"-cpuprofile", filepath.Join(o.profDir, label+".cpu.prof")}
+	}
+	return d
+}
+
+// pctOfCore turns clock ticks over a duration into percent of one core.
+func pctOfCore(ticks int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(ticks) / d.Seconds() // 100 ticks a second = 100 %
+}
+
+func ctxTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# bench/pua/run.sh - the pua_mi benchmark: builds presenced (from the
+# committed HEAD, or the working tree with --worktree), the harness and its
+# profiling wrapper, then runs the harness; every argument after the options
+# goes to it (bench/pua/run.sh -- -h lists them).
+#
+#   bench/pua/run.sh [--out DIR] [--label NAME] [--worktree] [--profile] [-- HARNESS FLAGS]
+#
+# Results: DIR (default bench/pua/results/LABEL-YYYYMMDD-HHMM) gets
+# summary.txt, the ladder csv files, hold-timeline.csv, env.txt, run.log
+# and, with --profile, profile/*.prof plus their `go tool pprof -top`.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+GO=${GO:-go}
+LABEL=pua
+OUT=""
+WORKTREE=0
+PROFILE=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--out) OUT=$2; shift 2;;
+	--label) LABEL=$2; shift 2;;
+	--worktree) WORKTREE=1; shift;;
+	--profile) PROFILE=1; shift;;
+	--) shift; break;;
+	-h|--help) sed -n '2,12p' "$0"; exit 0;;
+	*) break;;
+	esac
+done
+[ -n "$OUT" ] || OUT="$REPO/bench/pua/results/$LABEL-$(date -u +%Y%m%d-%H%M)"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/puabench.XXXXXX")
+CHILD=""
+cleanup() {
+	if [ -n "$CHILD" ] && kill -0 "$CHILD" 2>/dev/null; then
+		kill -TERM "$CHILD" 2>/dev/null || true
+		wait "$CHILD" 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# sources: HEAD's tree (the daemon as committed) with this checkout's
+# bench/pua, or the working tree as it is
+if [ "$WORKTREE" = 1 ]; then
+	SRC=$REPO
+	REV="$(git -C "$REPO" rev-parse HEAD) + working tree"
+else
+	SRC=$WORK/src
+	mkdir -p "$SRC"
+	git -C "$REPO" archive HEAD | tar -x -C "$SRC"
+	rm -rf "$SRC/bench/pua"
+	cp -r "$REPO/bench/pua" "$SRC/bench/pua"
+	rm -rf "$SRC/bench/pua/results"
+	REV=$(git -C "$REPO" rev-parse HEAD)
+fi
+mkdir -p "$WORK/bin"
+( cd "$SRC" && "$GO" build -o "$WORK/bin/presenced" ./cmd/presenced \
+	&& "$GO" build -o "$WORK/bin/puabench" ./bench/pua \
+	&& "$GO" build -o "$WORK/bin/profiled" ./bench/pua/profiled )
+
+{
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "presenced: $REV"
+	echo "go: $("$GO" version)"
+	echo "kernel: $(uname -r)"
+	echo "cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+	echo "memory: $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
+	echo "tmpdir: ${TMPDIR:-/tmp} ($(df -T "${TMPDIR:-/tmp}" | awk 'NR==2 {print $2}'))"
+	echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "command: bench/pua/run.sh $*"
+} > "$OUT/env.txt"
+
+PROF=()
+if [ "$PROFILE" = 1 ]; then
+	mkdir -p "$OUT/profile"
+	PROF=(-profiled "$WORK/bin/profiled" -profile-dir "$OUT/profile")
+fi
+
+set +e
+"$WORK/bin/puabench" -bin "$WORK/bin/presenced" -out "$OUT" "${PROF[@]}" "$@" 2> >(tee "$OUT/run.log" >&2) &
+CHILD=$!
+wait "$CHILD"
+rc=$?
+CHILD=""
+set -e
+
+if [ "$PROFILE" = 1 ]; then
+	for p in "$OUT"/profile/*.cpu.prof; do
+		[ -e "$p" ] || continue
+		"$GO" tool pprof -top -nodecount=40 "$WORK/bin/profiled" "$p" > "$p.top.txt" 2>/dev/null || true
+	done
+	set -- "$OUT"/profile/hold-steady.cpu.prof.*
+	if [ -e "$1" ]; then
+		"$GO" tool pprof -top -nodecount=40 "$WORK/bin/profiled" "$@" > "$OUT/profile/hold-steady.top.txt" 2>/dev/null || true
+		"$GO" tool pprof -proto "$WORK/bin/profiled" "$@" > "$OUT/profile/hold-steady.cpu.prof" 2>/dev/null || true
+		rm -f "$@"
+	fi
+fi
+exit $rc
