@@ -89,7 +89,7 @@ func (s *Server) Presentities(ctx context.Context, pattern string) ([]Presentity
 						ContentType: ps.ContentType, Sender: ps.Sender, Body: string(ps.Body),
 					})
 				}
-				info.Watchers += len(es.subs)
+				info.Watchers += es.subs.len()
 			}
 			if len(info.Publications) > 0 || info.Watchers > 0 {
 				list = append(list, info)
@@ -133,7 +133,7 @@ func (s *Server) Subscriptions(ctx context.Context, pattern string) ([]Subscript
 				continue
 			}
 			for _, es := range p.events {
-				for _, sub := range es.subs {
+				for sub := range es.subs.all {
 					list = append(list, SubscriptionInfo{
 						ID: sub.ID, Presentity: uri, Event: sub.Event, Watcher: sub.RemoteURI,
 						Contact: sub.RemoteTarget, Status: sub.Status, Reason: sub.Reason,
@@ -232,11 +232,11 @@ func (sh *pshard) authorizeWatcher(pres, watcher, event string, allow bool) erro
 	a := &Authorization{Presentity: pres, Watcher: watcher, Event: event, Status: status, Updated: now()}
 	p.auth[authKey{watcher, event}] = a
 	s.commit.Submit(&Batch{PutAuthorizations: []*Authorization{a}}, nil)
-	es := p.events[event]
+	es := p.event(event)
 	if es == nil {
 		return nil
 	}
-	for _, sub := range es.subs {
+	for sub := range es.subs.all {
 		w, err := sipaddr.ParseAOR(sub.RemoteURI)
 		if err != nil || w != watcher || sub.Reason == reasonPoliteBlock {
 			continue

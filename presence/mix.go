@@ -13,7 +13,7 @@ func (s *Server) DialogState(presentity string) string {
 	if p == nil {
 		return ""
 	}
-	es := p.events["dialog"]
+	es := p.event("dialog")
 	if es == nil {
 		return ""
 	}

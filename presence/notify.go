@@ -81,7 +81,7 @@ func (sh *pshard) sendNext(sub *subState) {
 	}
 	sub.inflight = true
 	terminal := n.terminal
-	opts := sh.sendOptions(sub)
+	opts := sh.sendOptions(sub, req)
 	// Encoding and writing go to the senders, so a fan-out to thousands of
 	// watchers leaves the shard free for the presentity's next request;
 	// one NOTIFY in flight per subscription keeps each watcher's in order.
@@ -161,7 +161,7 @@ func (sh *pshard) fullBody(sub *subState) Body {
 		return pkg.Full(p.uri, nil)
 	}
 	var pubs []*Publication
-	if es := p.events[sub.Event]; es != nil {
+	if es := p.event(sub.Event); es != nil {
 		pubs = es.publications()
 	}
 	return pkg.Full(p.uri, pubs)
@@ -175,7 +175,7 @@ func (sh *pshard) notifyChange(p *presentity, es *eventState, ch Change) {
 	if es.name == "dialog" && sh.srv.cfg.MixDialogPresence {
 		sh.notifyMixed(p)
 	}
-	if len(es.subs) == 0 || es.pkg == nil {
+	if es.subs.len() == 0 || es.pkg == nil {
 		return
 	}
 	pubs := es.publications()
@@ -183,7 +183,7 @@ func (sh *pshard) notifyChange(p *presentity, es *eventState, ch Change) {
 	if !partial {
 		body = es.pkg.Full(p.uri, pubs)
 	}
-	for _, sub := range es.subs {
+	for sub := range es.subs.all {
 		if sub.Status != StatusActive || sub.Reason == reasonPoliteBlock {
 			continue
 		}
@@ -219,13 +219,13 @@ func (sub *subState) isSender(sender string) bool {
 // watcherStates lists the watchers of a presentity's event package for
 // watcherinfo.
 func (sh *pshard) watcherStates(p *presentity, event string) []WatcherState {
-	es := p.events[event]
+	es := p.event(event)
 	if es == nil {
 		return nil
 	}
 	t := now()
-	out := make([]WatcherState, 0, len(es.subs))
-	for _, sub := range es.subs {
+	out := make([]WatcherState, 0, es.subs.len())
+	for sub := range es.subs.all {
 		ev := "subscribe"
 		if sub.Status == StatusActive && sub.Reason == "" && !sub.Created.IsZero() {
 			ev = "approved"
@@ -257,12 +257,12 @@ func (sh *pshard) notifyWatcherInfo(p *presentity, sub *subState, event string) 
 	if s.winfo == nil || sub.Event != "presence" {
 		return
 	}
-	es := p.events[s.winfo.Name()]
-	if es == nil || len(es.subs) == 0 {
+	es := p.event(s.winfo.Name())
+	if es == nil || es.subs.len() == 0 {
 		return
 	}
 	body := s.winfo.Partial(p.uri, sub.Event, []WatcherState{sub.watcherState(event, now())})
-	for _, w := range es.subs {
+	for w := range es.subs.all {
 		if w.Status != StatusActive {
 			continue
 		}
@@ -274,10 +274,11 @@ func (sh *pshard) notifyWatcherInfo(p *presentity, sub *subState, event string) 
 // over TCP with no route set and no transport in its Contact is reached
 // over its own connection (the source address), as phones behind NAT
 // expect; otherwise the Contact and route set decide.
-func (sh *pshard) sendOptions(sub *subState) sipnet.SendOptions {
+func (sh *pshard) sendOptions(sub *subState, req *sip.Request) sipnet.SendOptions {
 	var o sipnet.SendOptions
-	if sub.Transport == "tcp" && len(sub.RouteSet) == 0 && sub.target != nil {
-		if _, ok := sub.target.UriParams.Get("transport"); !ok {
+	// With no route set the Request-URI is the Contact.
+	if sub.Transport == "tcp" && len(sub.RouteSet) == 0 {
+		if _, ok := req.Recipient.UriParams.Get("transport"); !ok {
 			o.Transport = "tcp"
 			if ap, err := parseAddrPort(sub.Source); err == nil {
 				o.Destination = ap
@@ -292,10 +293,11 @@ func (sh *pshard) sendOptions(sub *subState) sipnet.SendOptions {
 // Contact, Event, Subscription-State and the body.
 func (sh *pshard) buildNotify(sub *subState, n pendingNotify, body Body) (*sip.Request, error) {
 	s := sh.srv
-	if err := sub.parseURIs(); err != nil {
+	target, local, remote, err := sub.parseURIs()
+	if err != nil {
 		return nil, err
 	}
-	ruri := *sub.target
+	ruri := target
 	routes := sub.RouteSet
 	if len(routes) > 0 && !strings.Contains(routes[0], ";lr") {
 		// Strict routing (RFC 3261 12.2.1.1): the first route becomes the
@@ -304,16 +306,16 @@ func (sh *pshard) buildNotify(sub *subState, n pendingNotify, body Body) (*sip.R
 		if u, err := sipaddr.Parse(routes[0]); err == nil {
 			first = u
 			ruri = first
-			routes = append(append([]string(nil), routes[1:]...), "<"+sub.target.String()+">")
+			routes = append(append([]string(nil), routes[1:]...), "<"+target.String()+">")
 		}
 	}
 	req := sip.NewRequest(sip.NOTIFY, ruri)
 	for _, r := range routes {
 		req.AppendHeader(sip.NewHeader("Route", r))
 	}
-	from := &sip.FromHeader{Address: *sub.local, Params: sip.NewParams()}
+	from := &sip.FromHeader{Address: local, Params: sip.NewParams()}
 	from.Params.Add("tag", sub.LocalTag)
-	to := &sip.ToHeader{DisplayName: sub.RemoteName, Address: *sub.remote, Params: sip.NewParams()}
+	to := &sip.ToHeader{DisplayName: sub.RemoteName, Address: remote, Params: sip.NewParams()}
 	to.Params.Add("tag", sub.RemoteTag)
 	callID := sip.CallIDHeader(sub.CallID)
 	req.AppendHeader(from)
@@ -357,40 +359,31 @@ func (sub *subState) subscriptionState(n pendingNotify) string {
 	return sub.Status + ";expires=" + strconv.Itoa(max(left, 0))
 }
 
-func (sub *subState) parseURIs() error {
-	if sub.target == nil {
-		u, err := sipaddr.Parse(sub.RemoteTarget)
-		if err != nil {
-			return errors.New("remote target " + strconv.Quote(sub.RemoteTarget) + ": " + err.Error())
-		}
-		sub.target = &u
+// parseURIs parses the stored URIs the NOTIFY needs. They are parsed
+// for each NOTIFY rather than kept: parsed, they would triple the memory
+// of a subscription at rest, which is what most subscriptions are.
+func (sub *subState) parseURIs() (target, local, remote sip.Uri, err error) {
+	if target, err = sipaddr.Parse(sub.RemoteTarget); err != nil {
+		return target, local, remote, errors.New("remote target " + strconv.Quote(sub.RemoteTarget) + ": " + err.Error())
 	}
-	if sub.local == nil {
-		u, err := sipaddr.Parse(sub.LocalURI)
-		if err != nil {
-			return errors.New("local uri " + strconv.Quote(sub.LocalURI) + ": " + err.Error())
-		}
-		sub.local = &u
+	if local, err = sipaddr.Parse(sub.LocalURI); err != nil {
+		return target, local, remote, errors.New("local uri " + strconv.Quote(sub.LocalURI) + ": " + err.Error())
 	}
-	if sub.remote == nil {
-		u, err := sipaddr.Parse(sub.RemoteURI)
-		if err != nil {
-			return errors.New("remote uri " + strconv.Quote(sub.RemoteURI) + ": " + err.Error())
-		}
-		sub.remote = &u
+	if remote, err = sipaddr.Parse(sub.RemoteURI); err != nil {
+		return target, local, remote, errors.New("remote uri " + strconv.Quote(sub.RemoteURI) + ": " + err.Error())
 	}
-	return nil
+	return target, local, remote, nil
 }
 
 // notifyMixed tells the presentity's presence watchers that the state
 // derived from its dialogs may have changed (mix_dialog_presence).
 func (sh *pshard) notifyMixed(p *presentity) {
-	es := p.events["presence"]
-	if es == nil || es.pkg == nil || len(es.subs) == 0 {
+	es := p.event("presence")
+	if es == nil || es.pkg == nil || es.subs.len() == 0 {
 		return
 	}
 	body := es.pkg.Full(p.uri, es.publications())
-	for _, sub := range es.subs {
+	for sub := range es.subs.all {
 		if sub.Status != StatusActive || sub.Reason == reasonPoliteBlock {
 			continue
 		}

@@ -201,7 +201,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	for _, sh := range s.shards {
 		for _, p := range sh.pres {
 			for _, es := range p.events {
-				for _, sub := range es.subs {
+				for sub := range es.subs.all {
 					if sub.LocalCSeq != sub.savedCSeq || sub.Version != sub.savedVersion {
 						b.PutSubscriptions = append(b.PutSubscriptions, sub.record())
 					}

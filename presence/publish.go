@@ -128,7 +128,7 @@ func (sh *pshard) publish(r publishReq) {
 	var es *eventState
 	var ps *pubState
 	if p != nil {
-		if es = p.events[r.event]; es != nil {
+		if es = p.event(r.event); es != nil {
 			ps = es.pubByETag(r.etag)
 		}
 	}

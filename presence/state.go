@@ -4,15 +4,13 @@ import (
 	"slices"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/presenced/presenced/internal/shard"
 )
 
 // presentity is the state of one presentity, owned by its shard.
 type presentity struct {
 	uri    string
-	events map[string]*eventState     // by package name, "presence.winfo" included
+	events []*eventState              // one per package in use, "presence.winfo" included (few: a slice)
 	auth   map[authKey]*Authorization // decisions for confirm-policy watchers
 }
 
@@ -24,7 +22,70 @@ type eventState struct {
 	name string
 	pkg  EventPackage // nil for presence.winfo
 	pubs []*pubState
-	subs map[string]*subState
+	subs subSet
+}
+
+// subSet is the subscriptions of one event package of one presentity, by
+// ID. Most presentities have a single watcher per package, so one is held
+// without a map (a map is a few hundred bytes even with one entry).
+type subSet struct {
+	one  *subState
+	many map[string]*subState // once a second watcher came; then one is nil
+}
+
+func (s *subSet) get(id string) *subState {
+	if s.many != nil {
+		return s.many[id]
+	}
+	if s.one != nil && s.one.ID == id {
+		return s.one
+	}
+	return nil
+}
+
+func (s *subSet) put(sub *subState) {
+	if s.many == nil && (s.one == nil || s.one.ID == sub.ID) {
+		s.one = sub
+		return
+	}
+	if s.many == nil {
+		s.many = map[string]*subState{s.one.ID: s.one}
+		s.one = nil
+	}
+	s.many[sub.ID] = sub
+}
+
+func (s *subSet) del(id string) {
+	if s.many != nil {
+		delete(s.many, id)
+	} else if s.one != nil && s.one.ID == id {
+		s.one = nil
+	}
+}
+
+func (s *subSet) len() int {
+	if s.many != nil {
+		return len(s.many)
+	}
+	if s.one != nil {
+		return 1
+	}
+	return 0
+}
+
+// all ranges over the subscriptions; the body may delete any of them.
+func (s *subSet) all(yield func(*subState) bool) {
+	if s.many != nil {
+		for _, sub := range s.many {
+			if !yield(sub) {
+				return
+			}
+		}
+		return
+	}
+	if s.one != nil {
+		yield(s.one)
+	}
 }
 
 type pubState struct {
@@ -48,9 +109,6 @@ type subState struct {
 	// the CSeq and version in the last record handed to the store
 	savedCSeq, savedVersion uint32
 	created                 time.Time
-
-	// parsed forms of the stored URIs, built on first use
-	target, local, remote *sip.Uri
 }
 
 // pendingNotify is a NOTIFY waiting to be sent.
@@ -65,28 +123,34 @@ type pendingNotify struct {
 func (sh *pshard) presentity(uri string, create bool) *presentity {
 	p := sh.pres[uri]
 	if p == nil && create {
-		p = &presentity{uri: uri, events: map[string]*eventState{}}
+		p = &presentity{uri: uri}
 		sh.pres[uri] = p
 	}
 	return p
 }
 
 func (sh *pshard) eventState(p *presentity, name string, create bool) *eventState {
-	es := p.events[name]
+	es := p.event(name)
 	if es == nil && create {
-		es = &eventState{name: name, pkg: sh.srv.pkgs[name], subs: map[string]*subState{}}
-		p.events[name] = es
+		es = &eventState{name: name, pkg: sh.srv.pkgs[name]}
+		p.events = append(p.events, es)
 	}
 	return es
 }
 
-// gc drops the presentity once nothing is left of it.
-func (sh *pshard) gc(p *presentity) {
-	for name, es := range p.events {
-		if len(es.pubs) == 0 && len(es.subs) == 0 {
-			delete(p.events, name)
+// event is the state of one event package, nil when not in use.
+func (p *presentity) event(name string) *eventState {
+	for _, es := range p.events {
+		if es.name == name {
+			return es
 		}
 	}
+	return nil
+}
+
+// gc drops the presentity once nothing is left of it.
+func (sh *pshard) gc(p *presentity) {
+	p.events = slices.DeleteFunc(p.events, func(es *eventState) bool { return len(es.pubs) == 0 && es.subs.len() == 0 })
 	if len(p.events) == 0 && len(p.auth) == 0 {
 		delete(sh.pres, p.uri)
 	}
@@ -173,7 +237,7 @@ func (s *Server) restore(st *State, now time.Time) *Batch {
 		// so a second crash cannot bring the old ones back.
 		raised.PutSubscriptions = append(raised.PutSubscriptions, ss.record())
 		ss.timer.Fire = func(now time.Time) { sh.subExpired(ss, now) }
-		es.subs[ss.ID] = ss
+		es.subs.put(ss)
 		s.subs.Put(ss.ID, ss.Presentity)
 		sh.Schedule(&ss.timer, ss.Expires)
 		s.m.subscriptions.Inc()

@@ -209,6 +209,13 @@ func (sh *pshard) subscribe(r subscribeReq) {
 		held:     true,
 	}
 	sub.ID = sub.CallID + ";" + sub.LocalTag + ";" + sub.RemoteTag
+	// The dialog's identifiers share the ID's memory, and the SUBSCRIBE's
+	// parsed header lines are not kept alive by them.
+	sub.CallID = sub.ID[:len(sub.CallID)]
+	sub.LocalTag = sub.ID[len(sub.CallID)+1 : len(sub.CallID)+1+len(sub.LocalTag)]
+	sub.RemoteTag = sub.ID[len(sub.ID)-len(sub.RemoteTag):]
+	sub.EventID = strings.Clone(sub.EventID)
+	sub.RemoteName = strings.Clone(sub.RemoteName)
 
 	if r.expires == 0 || status == StatusTerminated {
 		// A fetch, or a watcher already refused: one NOTIFY, nothing kept.
@@ -228,7 +235,7 @@ func (sh *pshard) subscribe(r subscribeReq) {
 	}
 
 	es := sh.eventState(p, r.event, true)
-	es.subs[sub.ID] = sub
+	es.subs.put(sub)
 	s.subs.Put(sub.ID, sub.Presentity)
 	sub.timer.Fire = func(now time.Time) { sh.subExpired(sub, now) }
 	sh.Schedule(&sub.timer, sub.Expires)
@@ -276,7 +283,6 @@ func (sh *pshard) resubscribe(r subscribeReq) {
 	sub.RemoteCSeq = r.cseq
 	if r.contact != "" && r.contact != sub.RemoteTarget {
 		sub.RemoteTarget = r.contact // target refresh
-		sub.target = nil
 	}
 	if r.expires == 0 {
 		// The final NOTIFY waits for the 200, as the initial one does:
@@ -337,7 +343,7 @@ func (sh *pshard) findSub(presentity, id string) *subState {
 		return nil
 	}
 	for _, es := range p.events {
-		if sub := es.subs[id]; sub != nil {
+		if sub := es.subs.get(id); sub != nil {
 			return sub
 		}
 	}
@@ -364,8 +370,8 @@ func (sh *pshard) dropSub(sub *subState, final bool, reason string) {
 	}
 	s := sh.srv
 	p := sub.pres
-	if es := p.events[sub.Event]; es != nil {
-		delete(es.subs, sub.ID)
+	if es := p.event(sub.Event); es != nil {
+		es.subs.del(sub.ID)
 	}
 	s.subs.Delete(sub.ID)
 	sh.Cancel(&sub.timer)
