@@ -332,7 +332,7 @@ func TestSectionValidation(t *testing.T) {
 			`domains[0]: want a hostname or IP address, got "*.example.com": bad character '*' in label "*" (line 1)`},
 		{"log", "log: {format: xml}\n", `log.format: want text or json, got "xml" (line 1)`},
 		{"sip", "sip: {max_message_size: 100}\n", `sip.max_message_size: want 1024..65535, got 100 (line 1)`},
-		{"store", "store: {backend: postgres}\n", `store.dsn: required with backend postgres`},
+		{"store", "store: {backend: postgres}\n", `store.backend: postgres is not available in this version (use sqlite or memory) (line 1)`},
 		{"mi", "mi: {listen: localhost}\n", `mi.listen: not an ip:port (line 1)`},
 		{"presence", "presence:\n  authorization:\n    rules:\n      - action: maybe\n",
 			`presence.authorization.rules[0].action: want allow, deny or confirm, got "maybe" (line 4)`},

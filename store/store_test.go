@@ -29,7 +29,7 @@ func TestOpen(t *testing.T) {
 		{"sqlite", Config{Backend: "sqlite", Path: filepath.Join(dir, "p.db"), MaxBatch: 1000}, nil},
 		{"default", withPath(Default(), filepath.Join(dir, "d.db")), nil},
 		{"postgres", Config{Backend: "postgres", DSN: "postgres://presenced@127.0.0.1/presenced", MaxBatch: 1000},
-			[]string{"backend postgres: not implemented yet"}},
+			[]string{"backend: postgres is not available in this version"}},
 		{"every config error at once", Config{Backend: "sqlite"},
 			[]string{"path: required with backend sqlite", "max_batch: want at least 1, got 0"}},
 		{"unknown backend", Config{Backend: "redis", MaxBatch: 1}, []string{`backend: want memory, sqlite or postgres, got "redis"`}},
