@@ -4,7 +4,10 @@
 # profiling wrapper, then runs the harness; every argument after the options
 # goes to it (bench/pua/run.sh -- -h lists them).
 #
-#   bench/pua/run.sh [--out DIR] [--label NAME] [--worktree] [--profile] [-- HARNESS FLAGS]
+#   bench/pua/run.sh [--out DIR] [--label NAME] [--worktree] [--profile] [--bin-dir DIR] [-- HARNESS FLAGS]
+#
+# --bin-dir DIR keeps the three binaries in DIR: built there when DIR has
+# none, reused when it has them (bench/pua/final.sh builds once).
 #
 # Results: DIR (default bench/pua/results/LABEL-YYYYMMDD-HHMM) gets
 # summary.txt, the ladder csv files, hold-timeline.csv, env.txt, run.log
@@ -17,12 +20,14 @@ LABEL=pua
 OUT=""
 WORKTREE=0
 PROFILE=0
+BINDIR=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--out) OUT=$2; shift 2;;
 	--label) LABEL=$2; shift 2;;
 	--worktree) WORKTREE=1; shift;;
 	--profile) PROFILE=1; shift;;
+	--bin-dir) BINDIR=$2; shift 2;;
 	--) shift; break;;
 	-h|--help) sed -n '2,12p' "$0"; exit 0;;
 	*) break;;
@@ -44,11 +49,20 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+BIN=${BINDIR:-$WORK/bin}
 # sources: HEAD's tree (the daemon as committed) with this checkout's
 # bench/pua, or the working tree as it is
 if [ "$WORKTREE" = 1 ]; then
-	SRC=$REPO
 	REV="$(git -C "$REPO" rev-parse HEAD) + working tree"
+else
+	REV=$(git -C "$REPO" rev-parse HEAD)
+fi
+NEED_BUILD=0
+for b in presenced puabench profiled; do [ -x "$BIN/$b" ] || NEED_BUILD=1; done
+if [ "$NEED_BUILD" = 0 ]; then
+	REV=$(cat "$BIN/rev" 2>/dev/null || echo "$REV")
+elif [ "$WORKTREE" = 1 ]; then
+	SRC=$REPO
 else
 	SRC=$WORK/src
 	mkdir -p "$SRC"
@@ -56,12 +70,14 @@ else
 	rm -rf "$SRC/bench/pua"
 	cp -r "$REPO/bench/pua" "$SRC/bench/pua"
 	rm -rf "$SRC/bench/pua/results"
-	REV=$(git -C "$REPO" rev-parse HEAD)
 fi
-mkdir -p "$WORK/bin"
-( cd "$SRC" && "$GO" build -o "$WORK/bin/presenced" ./cmd/presenced \
-	&& "$GO" build -o "$WORK/bin/puabench" ./bench/pua \
-	&& "$GO" build -o "$WORK/bin/profiled" ./bench/pua/profiled )
+if [ "$NEED_BUILD" = 1 ]; then
+	mkdir -p "$BIN"
+	( cd "$SRC" && "$GO" build -o "$BIN/presenced" ./cmd/presenced \
+		&& "$GO" build -o "$BIN/puabench" ./bench/pua \
+		&& "$GO" build -o "$BIN/profiled" ./bench/pua/profiled )
+	echo "$REV" > "$BIN/rev"
+fi
 
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -78,11 +94,11 @@ mkdir -p "$WORK/bin"
 PROF=()
 if [ "$PROFILE" = 1 ]; then
 	mkdir -p "$OUT/profile"
-	PROF=(-profiled "$WORK/bin/profiled" -profile-dir "$OUT/profile")
+	PROF=(-profiled "$BIN/profiled" -profile-dir "$OUT/profile")
 fi
 
 set +e
-"$WORK/bin/puabench" -bin "$WORK/bin/presenced" -out "$OUT" "${PROF[@]}" "$@" 2> >(tee "$OUT/run.log" >&2) &
+"$BIN/puabench" -bin "$BIN/presenced" -out "$OUT" "${PROF[@]}" "$@" 2> >(tee "$OUT/run.log" >&2) &
 CHILD=$!
 wait "$CHILD"
 rc=$?
@@ -92,12 +108,12 @@ set -e
 if [ "$PROFILE" = 1 ]; then
 	for p in "$OUT"/profile/*.cpu.prof; do
 		[ -e "$p" ] || continue
-		"$GO" tool pprof -top -nodecount=40 "$WORK/bin/profiled" "$p" > "$p.top.txt" 2>/dev/null || true
+		"$GO" tool pprof -top -nodecount=40 "$BIN/profiled" "$p" > "$p.top.txt" 2>/dev/null || true
 	done
 	set -- "$OUT"/profile/hold-steady.cpu.prof.*
 	if [ -e "$1" ]; then
-		"$GO" tool pprof -top -nodecount=40 "$WORK/bin/profiled" "$@" > "$OUT/profile/hold-steady.top.txt" 2>/dev/null || true
-		"$GO" tool pprof -proto "$WORK/bin/profiled" "$@" > "$OUT/profile/hold-steady.cpu.prof" 2>/dev/null || true
+		"$GO" tool pprof -top -nodecount=40 "$BIN/profiled" "$@" > "$OUT/profile/hold-steady.top.txt" 2>/dev/null || true
+		"$GO" tool pprof -proto "$BIN/profiled" "$@" > "$OUT/profile/hold-steady.cpu.prof" 2>/dev/null || true
 		rm -f "$@"
 	fi
 fi
