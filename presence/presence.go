@@ -195,8 +195,10 @@ func (s *Server) Stop(ctx context.Context) error {
 	if err := s.group.Stop(ctx); err != nil {
 		return fmt.Errorf("presence: %w", err)
 	}
-	close(s.sendq)
-	s.sendWG.Wait()
+	if s.sendq != nil { // nil when Start failed before the senders
+		close(s.sendq)
+		s.sendWG.Wait()
+	}
 	var b Batch
 	for _, sh := range s.shards {
 		for _, p := range sh.pres {
