@@ -154,11 +154,11 @@ SUMMARY=$SUMMARY_MAIN
 # ---------------------------------------------------------------- processes
 SRV_PID=""; RUN_DIR=""; STEP_PIDS=""; SAMPLER_PID=""
 LOCKED=""
-kill_pid() {  # $1 = pid: TERM, then KILL after 10 s
+kill_pid() {  # $1 = pid: TERM, then KILL after 20 s
 	local p=$1 i
 	kill -0 "$p" 2>/dev/null || return 0
 	kill -TERM "$p" 2>/dev/null || true
-	for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	for i in $(seq 1 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 	kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
 	wait "$p" 2>/dev/null || true
 }
@@ -417,7 +417,7 @@ run_call_step() {  # $1 = server, $2 = kind (ladder|latency|profile), $3 = rate,
 	[ "$smax" -ge 90 ] && extra="$extra;sipp_saturated"
 	echo "$srv,$kind,$rate,$att,$calls,$ok,$fail,$unfin,$ach,$retr,$pass,$reg_ok,$wfail,$uasfail,$notif,$miss,$cme,$cmt,$amt,$ln,$l50,$l90,$l99,$lmax,$a50,$a99,$i50,$i99,$y99,$el,$srv_pct,$smax,$oth_pct,$rp,$pp,$vdrop,$extra" >> "$SUMMARY"
 	log "  $pass: ok=$ok failed=$fail unfinished=$unfin achieved=${ach}/s retrans=$retr reg=$reg_ok/$POOL watch_failed=$wfail; NOTIFYs $notif, lamp states missing $miss (callee early $cme, terminated callee $cmt caller $amt); 180->NOTIFY callee p50 ${l50} p90 ${l90} p99 ${l99} max ${lmax} ms (n=$ln), caller p50 ${a50} p99 ${a99}; INVITE->180 p99 ${i99} ms; cpu server ${srv_pct}% sipp max ${smax}% other ${oth_pct}%; pss peak ${pp} kB; drops $vdrop"
-	compress_big "$dir"
+	[ "$kind" = profile ] || compress_big "$dir"
 	LAST_PASS=$pass; LAST_OTHER=$oth_pct
 	[ "$pass" = PASS ]
 }
