@@ -52,8 +52,8 @@ type Stack struct {
 
 	udp   []*udpListener
 	tcpLn []*tcpListener
-	jobs  chan job   // UDP datagrams, any worker
-	own   []chan job // TCP messages, by Call-ID so that a dialog stays in order
+	jobs  chan job   // callbacks and datagrams without a Call-ID, any worker
+	own   []chan job // messages, by Call-ID so that a dialog stays in order
 	seed  maphash.Seed
 
 	timers *timerSet
@@ -85,7 +85,7 @@ const (
 	tcpWriteTimeout  = 5 * time.Second
 	tryingDelay      = 200 * time.Millisecond
 	jobQueuePerCore  = 1024
-	ownQueue         = 256
+	ownQueue         = 1024
 	stopPollInterval = 5 * time.Millisecond
 )
 

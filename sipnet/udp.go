@@ -2,6 +2,7 @@ package sipnet
 
 import (
 	"errors"
+	"hash/maphash"
 	"net"
 	"net/netip"
 )
@@ -86,8 +87,17 @@ func (s *Stack) readUDP(l *udpListener) {
 			copy(b, buf[:n])
 			j.buf = &b
 		}
+		// The datagrams of one Call-ID go to one worker, in the order they
+		// arrived: a 180 and the 200 right behind it, or a NOTIFY and the
+		// BYE after it, must not overtake each other between workers.
+		q := s.jobs
+		cid, repeated := rawHeaders((*j.buf)[:n])
+		j.repeated, j.method, j.scanned = repeated, rawMethod((*j.buf)[:n]), true
+		if cid != nil {
+			q = s.own[maphash.Bytes(s.seed, cid)%uint64(len(s.own))]
+		}
 		select {
-		case s.jobs <- j:
+		case q <- j:
 		case <-s.quit:
 			return
 		}

@@ -35,7 +35,15 @@ func checkRequest(req *sip.Request) (int, string) {
 // keeps only the last of repeated Call-ID, From, To and CSeq rows, so the
 // check needs the raw bytes (RFC 4475 torture test multi01 wants a 400).
 func repeatedRawHeader(data []byte) string {
-	var names []string
+	_, r := rawHeaders(data)
+	return r
+}
+
+// rawHeaders scans the header section of a raw message once, without
+// allocating: the value of its (first) Call-ID, nil if it has none, and
+// what repeatedRawHeader reports.
+func rawHeaders(data []byte) (callID []byte, repeated string) {
+	var nCallID, nFrom, nTo, nCSeq, nMaxFwd int
 	first := true
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
@@ -56,11 +64,28 @@ func repeatedRawHeader(data []byte) string {
 			first = false // the start line
 			continue
 		}
-		if c := bytes.IndexByte(line, ':'); c > 0 {
-			names = append(names, string(bytes.TrimSpace(line[:c])))
+		c := bytes.IndexByte(line, ':')
+		if c <= 0 {
+			continue
+		}
+		name := bytes.TrimSpace(line[:c])
+		switch {
+		case bytes.EqualFold(name, []byte("call-id")) || bytes.EqualFold(name, []byte("i")):
+			if nCallID == 0 {
+				callID = bytes.TrimSpace(line[c+1:])
+			}
+			nCallID++
+		case bytes.EqualFold(name, []byte("from")) || bytes.EqualFold(name, []byte("f")):
+			nFrom++
+		case bytes.EqualFold(name, []byte("to")) || bytes.EqualFold(name, []byte("t")):
+			nTo++
+		case bytes.EqualFold(name, []byte("cseq")):
+			nCSeq++
+		case bytes.EqualFold(name, []byte("max-forwards")):
+			nMaxFwd++
 		}
 	}
-	return repeatedName(names)
+	return callID, repeatedOf(nCallID, nFrom, nTo, nCSeq, nMaxFwd)
 }
 
 // rawMethod returns the method token of a raw request as sent: sipgo's
@@ -98,6 +123,10 @@ func repeatedName(names []string) string {
 			maxfwd++
 		}
 	}
+	return repeatedOf(callID, from, to, cseq, maxfwd)
+}
+
+func repeatedOf(callID, from, to, cseq, maxfwd int) string {
 	switch {
 	case callID > 1:
 		return "Call-ID"

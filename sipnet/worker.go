@@ -22,6 +22,7 @@ type job struct {
 	// parser keeps only one of them), "" if none.
 	repeated string
 	method   string // the request method as sent, see rawMethod
+	scanned  bool   // repeated and method are set (UDP: by the reader)
 }
 
 // inbound says where a request came from and how to answer it.
@@ -33,6 +34,7 @@ type inbound struct {
 	tcp       *tcpConn
 	repeated  string // see job.repeated
 	method    string // see job.method
+	scanned   bool   // see job.scanned
 }
 
 // worker processes jobs until Stop. Workers are the only goroutines that
@@ -60,6 +62,7 @@ func (s *Stack) process(j job) {
 	if j.udp != nil {
 		in := inbound{transport: "udp", src: j.src, local: j.udp.addr, udp: j.udp}
 		b := (*j.buf)[:j.n]
+		in.repeated, in.method, in.scanned = j.repeated, j.method, j.scanned
 		s.handleDatagram(b, in)
 		if cap(*j.buf) == smallBuf {
 			s.small.Put(j.buf)
@@ -75,8 +78,9 @@ func (s *Stack) handleDatagram(data []byte, in inbound) {
 	if isKeepalive(data) {
 		return
 	}
-	in.repeated = repeatedRawHeader(data)
-	in.method = rawMethod(data)
+	if !in.scanned {
+		in.repeated, in.method = repeatedRawHeader(data), rawMethod(data)
+	}
 	msg, err := s.parser.ParseSIP(data)
 	if err != nil {
 		s.st.parseErrors.Add(1)
