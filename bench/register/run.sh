@@ -26,6 +26,7 @@
 #   register  capacity ladder of register.xml (REGISTER, refresh, un-REGISTER)
 #   hold      N AORs registered (expires 3600) and held: memory, time to register
 #   profile   presenced under bench/profile (runtime/pprof) at a register rate
+#   hold-heap hold of presenced under bench/profile, with heap profiles
 #
 # Ports (all 127.0.0.1, chosen apart from bench/run.sh's so that both can
 # be smoke-tested at once): server UDP 5270, presenced MI 5279, SIPp
@@ -55,7 +56,7 @@ MIN_CALLS=1000
 KEEP_GOING=2
 SIPP_SPLIT=2000
 KAM_DB=sqlite              # always sqlite here (full.cfg needs db_sqlite)
-KAM_CHILDREN=4
+KAM_CHILDREN=1            # as full.cfg: with more workers its sqlite database is locked and PUBLISHes fail (README)
 KAM_SHM=512
 KAM_PKG=16
 KAM_LOGLEVEL=1
@@ -85,7 +86,7 @@ usage: $0 [options]
   --compare                kamailio and presenced interleaved (default)
   --server NAME            only this server: kamailio or presenced
   --servers "A B"          servers, in this order (default "$SERVERS")
-  --scenarios LIST         among "verify register hold profile" (default "$SCENARIOS")
+  --scenarios LIST         among "verify register hold profile hold-heap" (default "$SCENARIOS")
   --register-rates LIST    calls/s ladder of register.xml (default "$REGISTER_RATES")
   --hold-subs N            AORs held by the hold scenario (default $HOLD_SUBS)
   --hold-rate R            their REGISTER rate (default $HOLD_RATE)
@@ -95,7 +96,7 @@ usage: $0 [options]
   --keep-going N           failing steps tolerated before a ladder stops (default $KEEP_GOING)
   --attempts N             tries per step while others disturb it (default $ATTEMPTS)
   --sipp-split R           at most R calls/s per SIPp process (default $SIPP_SPLIT)
-  --kam-children N         Kamailio UDP workers (default $KAM_CHILDREN; full.cfg has 1)
+  --kam-children N         Kamailio UDP workers (default $KAM_CHILDREN, as full.cfg)
   --kam-shm MB / --kam-pkg MB  Kamailio memory (default $KAM_SHM / $KAM_PKG)
   --kam-loglevel N         Kamailio debug= (default $KAM_LOGLEVEL; full.cfg has 2)
   --presenced-bin PATH     presenced binary (default: go build ./cmd/presenced)
@@ -274,7 +275,7 @@ stop_server() {
 		local c=""
 		case "$SRV" in
 		presenced) c=$(pres_metrics presenced_pua_publish_replies_total presenced_usrloc_events_total presenced_publications presenced_pua_publications | paste -sd'|');;
-		kamailio) c=$(kam_stats 'rcv_requests_(register|publish)|rcv_replies_[2-6]xx|location-contacts|presence:' | paste -sd'|');;
+		kamailio) c=$(kam_stats 'rcv_requests_(register|publish)|rcv_replies_[2-6]xx=|location-contacts|presence:' | paste -sd'|');;
 		esac
 		echo "$SRV,${STEP_DIR#"$RAW"/},$c" >> "$PUBCHECK"
 	fi
@@ -351,8 +352,31 @@ run_register_profile() {
 	( cd "$REPO" && "$GO" tool pprof -top -nodecount=40 "$PROF_BIN" "$PRES_PROFILE/cpu.prof" ) > "$pdir/top-flat.txt" 2>&1
 	( cd "$REPO" && "$GO" tool pprof -top -cum -nodecount=70 "$PROF_BIN" "$PRES_PROFILE/cpu.prof" ) > "$pdir/top-cum.txt" 2>&1
 	( cd "$REPO" && "$GO" tool pprof -traces "$PROF_BIN" "$PRES_PROFILE/cpu.prof" 2>/dev/null ) |
-		awk -f "$BENCH/profile/breakdown.awk" > "$pdir/breakdown.txt"
+		awk -f "$HERE/breakdown.awk" > "$pdir/breakdown.txt"
 	log "profile register at $rate/s: $pdir (cpu.prof in $PRES_PROFILE)"
+	PRES_PROFILE=""
+}
+
+# ---------------------------------------------------------------- heap of held AORs
+# hold under the profiling harness (bench/profile: the same server package
+# plus runtime/pprof); heap profiles on SIGUSR1 once all AORs are registered
+# (heap.prof.1) and HOLD_SETTLE s later (heap.prof.2)
+run_hold_heap() {
+	PROF_BIN="$WORK/presenced-prof"
+	log "building the profiling harness: (cd $REPO && $GO build -o $PROF_BIN ./bench/profile)"
+	( cd "$REPO" && "$GO" build -o "$PROF_BIN" ./bench/profile ) || { log "go build ./bench/profile failed"; return 1; }
+	local n=${HOLD_SUBS%% *} pdir
+	PRES_PROFILE="$RAW/presenced/profile-hold"
+	rm -rf "$PRES_PROFILE"; mkdir -p "$PRES_PROFILE"
+	wait_quiet
+	run_hold_once presenced "$n" 1
+	pdir="$OUT/profile/hold-n$n"; mkdir -p "$pdir"
+	local i
+	for i in 1 2; do
+		[ -f "$PRES_PROFILE/heap.prof.$i" ] &&
+			( cd "$REPO" && "$GO" tool pprof -top -sample_index=inuse_space -nodecount=40 "$PROF_BIN" "$PRES_PROFILE/heap.prof.$i" ) > "$pdir/heap-inuse-$i.txt" 2>&1
+	done
+	log "heap profiles with $n held AORs: $pdir"
 	PRES_PROFILE=""
 }
 
@@ -392,6 +416,7 @@ for sc in $SCENARIOS; do
 			n=$((n + 1))
 		done;;
 	profile) run_register_profile;;
+	hold-heap) run_hold_heap;;
 	*) log "unknown scenario $sc";;
 	esac
 done
