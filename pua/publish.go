@@ -277,6 +277,7 @@ func (sh *pshard) publishReply(rec *pubRec, op *pubOp, res *sip.Response, err er
 	switch {
 	case r.OK():
 		rec.attempts = 0
+		c.m.publishes.WithLabelValues("2xx").Inc()
 		if op.remove {
 			sh.dropPub(rec, false)
 			finish(op, r)
@@ -307,7 +308,6 @@ func (sh *pshard) publishReply(rec *pubRec, op *pubOp, res *sip.Response, err er
 		r.ETag, r.Expires = rec.ETag, granted
 		sh.schedulePub(rec)
 		c.save(&Batch{PutPublications: []*Publication{rec.record()}})
-		c.m.publishes.WithLabelValues("2xx").Inc()
 		finish(op, r)
 
 	case r.Code == 412 && rec.ETag != "" && !op.remove && op.minExpires >= 0 && rec.attempts < 3:

@@ -74,6 +74,11 @@ func TestPUAPublishMI(t *testing.T) {
 	if err := d.mi("pua_list", nil, &recs); err != nil || len(recs) != 0 {
 		t.Errorf("pua_list after remove: got %+v %v, want nothing", recs, err)
 	}
+	// Initial, refresh, modify and remove: four PUBLISHes answered 2xx,
+	// the removal included.
+	if got := metric(t, d, `presenced_pua_publish_replies_total{outcome="2xx"}`); got != 4 {
+		t.Errorf("presenced_pua_publish_replies_total 2xx: got %v, want 4", got)
+	}
 }
 
 // TestPUAMIErrors: bad arguments get clear JSON-RPC errors.
