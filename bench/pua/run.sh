@@ -15,6 +15,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+ALLARGS="$*"
 GO=${GO:-go}
 LABEL=pua
 OUT=""
@@ -88,7 +89,7 @@ fi
 	echo "memory: $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
 	echo "tmpdir: ${TMPDIR:-/tmp} ($(df -T "${TMPDIR:-/tmp}" | awk 'NR==2 {print $2}'))"
 	echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "command: bench/pua/run.sh $*"
+	echo "command: bench/pua/run.sh $ALLARGS"
 } > "$OUT/env.txt"
 
 PROF=()
