@@ -49,7 +49,7 @@ func Write(doc *Document, versionPlaceholder bool) (data []byte, versionAt int) 
 	}
 	w.End("dialog-info")
 	w.Raw(newline)
-	return w.Bytes(), versionAt
+	return w.Document(), versionAt
 }
 
 var newline = []byte{'\n'}

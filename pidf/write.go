@@ -61,7 +61,7 @@ func Marshal(d *Document) []byte {
 	}
 	w.End("presence")
 	w.Raw(nl)
-	return w.Bytes()
+	return w.Document()
 }
 
 func writeTuple(w *xmlw.Writer, t *Tuple) {

@@ -335,14 +335,23 @@ func sameURI(a, b string) bool {
 }
 
 func (r *Registrar) fill(b usrloc.Binding, c contact, now time.Time, callID string, cseq uint32, path []string, ua string, tx *sipnet.ServerTx) usrloc.Binding {
+	// The strings that come from the REGISTER are copied: as parsed they
+	// share memory with its header lines, which the binding would keep
+	// alive for as long as it lives.
 	b.Expires = now.Add(time.Duration(c.expires) * time.Second)
 	b.Q = c.q
-	b.CallID, b.CSeq = callID, cseq
-	b.Instance, b.RegID = c.instance, c.regID
-	b.Path = path
+	b.Contact = strings.Clone(b.Contact)
+	b.CallID, b.CSeq = strings.Clone(callID), cseq
+	b.Instance, b.RegID = strings.Clone(c.instance), c.regID
+	if len(path) > 0 {
+		b.Path = make([]string, len(path))
+		for i, p := range path {
+			b.Path[i] = strings.Clone(p)
+		}
+	}
 	b.Received = tx.Source().String()
 	b.Transport = tx.Transport()
-	b.UserAgent = ua
+	b.UserAgent = strings.Clone(ua)
 	return b
 }
 

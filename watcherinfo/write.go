@@ -43,7 +43,7 @@ func Write(doc *Document, versionPlaceholder bool) (data []byte, versionAt int) 
 	}
 	w.End("watcherinfo")
 	w.Raw(newline)
-	return w.Bytes(), versionAt
+	return w.Document(), versionAt
 }
 
 var newline = []byte{'\n'}

@@ -5,6 +5,7 @@
 package xmlw
 
 import (
+	"bytes"
 	"strconv"
 	"unicode/utf8"
 )
@@ -99,6 +100,18 @@ func (w *Writer) Element(name, text string) {
 func (w *Writer) Bytes() []byte {
 	w.closeStart()
 	return w.buf
+}
+
+// Document returns what was written, as Bytes does, but copied into a
+// buffer of its own size when growing the writer's buffer left more than a
+// quarter of it unused: documents are often kept for long (a publication's
+// body), and the spare room would stay with them.
+func (w *Writer) Document() []byte {
+	b := w.Bytes()
+	if cap(b)-len(b) > len(b)/4 {
+		b = bytes.Clone(b)
+	}
+	return b
 }
 
 // Len is the number of bytes written so far.

@@ -1,6 +1,9 @@
 package xmlw
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestWriter(t *testing.T) {
 	tests := []struct {
@@ -39,5 +42,21 @@ func TestAttrPlaceholder(t *testing.T) {
 	got := string(b[:at]) + "42" + string(b[at:])
 	if want := `<dialog-info version="42"/>`; got != want {
 		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+// TestDocumentRightSized: a document kept for long does not keep the
+// writer's spare room.
+func TestDocumentRightSized(t *testing.T) {
+	var w Writer
+	w.Start("a")
+	w.Attr("x", strings.Repeat("y", 300))
+	w.End("a")
+	b := w.Document()
+	if string(b) != `<a x="`+strings.Repeat("y", 300)+`"/>` {
+		t.Fatalf("got %s", b)
+	}
+	if cap(b)-len(b) > len(b)/4 {
+		t.Errorf("len %d cap %d: more than a quarter unused", len(b), cap(b))
 	}
 }
