@@ -224,7 +224,7 @@ EOF
 
 SIPP_COMMON=(-i 127.0.0.1 -nostdin -nd -buff_size 4194304 -max_recv_loops 5000 -max_sched_loops 5000)
 
-echo "rate,attempted_rate,achieved_rate,load_s,phones,changes_sent,notifies_expected,notifies_received,missing,duplicates,late_over_5ms,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,presenced_cpu_pct,presenced_rss_peak_kb,sipp_phones_cpu_pct,sipp_watchers_cpu_pct,other_cpu_pct,phone_retrans,watcher_failed,udp_drops,pass" > "$SUMMARY"
+echo "rate,attempted_rate,achieved_rate,load_s,phones,changes_sent,notifies_expected,notifies_received,missing,duplicates,late_over_5ms,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,presenced_cpu_pct,presenced_rss_peak_kb,sipp_phones_cpu_pct,sipp_watchers_cpu_pct,other_cpu_pct,phone_retrans,watcher_failed,udp_drops,pua_notify_200,pua_notify_200_expected,pass" > "$SUMMARY"
 
 # ---------------------------------------------------------------- one step
 run_step() {  # $1 = rate, $2 = profile (1/"")
@@ -313,7 +313,7 @@ run_step() {  # $1 = rate, $2 = profile (1/"")
 			[ -n "$prof" ] && kill -USR2 "$SRV_PID"
 			sampled=2
 		fi
-		[ "$(date +%s)" -gt "$((t0 + load_s + 180))" ] && { log "  phones still running 180 s after the load: stopping them"; kill -TERM "$PH_PID" 2>/dev/null || true; }
+		[ "$(date +%s)" -gt "$((t0 + load_s + 60))" ] && { log "  phones still running 60 s after the load: stopping them"; kill -TERM "$PH_PID" 2>/dev/null || true; }
 		sleep 0.2
 	done
 	[ "$sampled" -eq 2 ] || log "  the phones ended before the end of the load window: no CPU figures"
@@ -328,6 +328,9 @@ run_step() {  # $1 = rate, $2 = profile (1/"")
 	fi
 	wait "$W_PID" 2>/dev/null || true; W_PID=""
 	local drops; drops=$(udp_drops "$SIP_PORT"); drops=${drops:-0}
+	# NOTIFYs pua_bla accepted (200): the idle states, the changes, the end
+	# markers; fewer means some were taken for retransmissions or refused
+	local pua200; pua200=$(metric 'presenced_pua_notifies_total{code="200"}'); pua200=${pua200:-0}
 	{
 		echo "notify_sent_total during load: $((ns1 - ns0))"
 		curl -s -m 5 "http://127.0.0.1:$MI_PORT/metrics" | grep -E '^presenced_(pua|notify|subscriptions|publications|sip_)' || true
@@ -378,12 +381,13 @@ run_step() {  # $1 = rate, $2 = profile (1/"")
 	local late p50 p90 p99 p999 pmax
 	read -r late p50 p90 p99 p999 pmax <<< "$pct"
 	local pass=FAIL
-	if [ "$missing" -eq 0 ] && [ "$dup" -eq 0 ] && [ "$wfailed" -eq 0 ] && [ "$sent" -gt 0 ] &&
+	local pua_exp=$((sent + 2 * NSUBS))
+	if [ "$pua200" -eq "$pua_exp" ] && [ "$missing" -eq 0 ] && [ "$dup" -eq 0 ] && [ "$wfailed" -eq 0 ] && [ "$sent" -gt 0 ] &&
 	   awk -v p="$p99" 'BEGIN { exit !(p + 0 < 5) }'; then pass=PASS; fi
 	[ -n "$KEEP_RAW" ] || gzip -f "$dir"/*-log.csv "$dir/latency-ms.txt" 2>/dev/null || true
-	echo "$rate,$((NSUBS * 1000 / period_ms)),$achieved,$load_s,$NSUBS,$sent,$expected,$got,$missing,$dup,$late,$p50,$p90,$p99,$p999,$pmax,$srv_cpu,$peak,$ph_cpu,$w_cpu,$other,$retrans,$wfailed,$drops,$pass" >> "$SUMMARY"
+	echo "$rate,$((NSUBS * 1000 / period_ms)),$achieved,$load_s,$NSUBS,$sent,$expected,$got,$missing,$dup,$late,$p50,$p90,$p99,$p999,$pmax,$srv_cpu,$peak,$ph_cpu,$w_cpu,$other,$retrans,$wfailed,$drops,$pua200,$pua_exp,$pass" >> "$SUMMARY"
 	log "  sent $sent changes ($achieved/s), NOTIFYs expected $expected, received $got, missing $missing, duplicates $dup, idle watchers $idle"
-	log "  latency ms: p50 $p50 p90 $p90 p99 $p99 p99.9 $p999 max $pmax (over 5 ms: $late); presenced CPU $srv_cpu %, RSS $rss_base -> peak $peak kB; SIPp phones $ph_cpu %, watchers $w_cpu %; others $other %; phone retransmissions $retrans; watcher failed calls $wfailed; UDP drops $drops -> $pass"
+	log "  latency ms: p50 $p50 p90 $p90 p99 $p99 p99.9 $p999 max $pmax (over 5 ms: $late); presenced CPU $srv_cpu %, RSS $rss_base -> peak $peak kB; SIPp phones $ph_cpu %, watchers $w_cpu %; others $other %; phone retransmissions $retrans; watcher failed calls $wfailed; UDP drops $drops; pua_bla accepted $pua200 NOTIFYs of $pua_exp -> $pass"
 	if [ -n "$prof" ] && [ -s "$OUT/profile-r$rate/cpu.prof" ]; then
 		local pb=${PROF_BIN}
 		"$GO" tool pprof -top -nodecount=40 "$pb" "$OUT/profile-r$rate/cpu.prof" > "$OUT/profile-r$rate/top-flat.txt" 2>/dev/null || true
