@@ -36,6 +36,7 @@ usage: bench/bla/run.sh [options]
 EOF
 }
 
+ARGS="$*"
 RATES="100 300 1000"
 DURATION=30
 LINES=1000
@@ -167,7 +168,7 @@ if [ -n "$PROFILE" ]; then
 fi
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "command: bench/bla/run.sh $*"
+	echo "command: bench/bla/run.sh $ARGS"
 	echo "rates: $RATES; duration: $DURATION s; lines: $LINES; phones per line: $PHONES; self-exclusion: $SELFX (NOTIFYs per change: $FAN); store: $STORE"
 	echo "git HEAD: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)"
 	echo "uncommitted daemon changes: $(git -C "$REPO" diff HEAD --stat -- . ':(exclude)bench' 2>/dev/null | tail -1)"
