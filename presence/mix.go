@@ -19,11 +19,11 @@ func (s *Server) DialogState(presentity string) string {
 	}
 	state := ""
 	for _, ps := range es.pubs {
-		doc, err := dialoginfo.Parse(ps.Body)
+		v, err := ps.Parsed(func(b []byte) (any, error) { return dialoginfo.Parse(b) })
 		if err != nil {
 			continue
 		}
-		for _, d := range doc.Dialogs {
+		for _, d := range v.(*dialoginfo.Document).Dialogs {
 			switch d.State {
 			case dialoginfo.Confirmed:
 				return "confirmed"

@@ -14,6 +14,40 @@ type Publication struct {
 	ContentType string
 	Body        []byte
 	Sender      string // for dialog;sla: the phone named in the sender header
+
+	parsed parsedBody // what an event package made of Body (see Parsed); not stored
+}
+
+type parsedBody struct {
+	body []byte // the Body it was made of
+	v    any
+}
+
+// Parsed returns what parse makes of the publication's body, calling parse
+// once per body: the result is kept with the publication (in memory only)
+// and used again until Body is replaced by another slice. Event packages
+// use it so that merging a presentity's publications on every change does
+// not parse them all again. The result is shared: callers must not modify
+// it. Like the rest of the publication, it belongs to the presentity's
+// shard goroutine.
+func (p *Publication) Parsed(parse func([]byte) (any, error)) (any, error) {
+	c := &p.parsed
+	if c.v != nil && len(c.body) == len(p.Body) && (len(p.Body) == 0 || &c.body[0] == &p.Body[0]) {
+		return c.v, nil
+	}
+	v, err := parse(p.Body)
+	if err != nil {
+		return nil, err
+	}
+	p.parsed = parsedBody{body: p.Body, v: v}
+	return v, nil
+}
+
+// stored is the publication as handed to the store: without its parsed
+// body, which the store has no use for.
+func (p Publication) stored() Publication {
+	p.parsed = parsedBody{}
+	return p
 }
 
 // Body is a NOTIFY body an event package built. Data nil means a NOTIFY

@@ -175,7 +175,7 @@ func (sh *pshard) publish(r publishReq) {
 // persistPub writes a publication and answers its PUBLISH once committed.
 func (sh *pshard) persistPub(ps *pubState, tx *sipnet.ServerTx, expires int) {
 	s := sh.srv
-	rec := ps.Publication
+	rec := ps.Publication.stored()
 	s.commit.Submit(&Batch{PutPublications: []*Publication{&rec}}, func(err error) {
 		if err != nil {
 			s.reply(tx, 500, "Server Internal Error (store)")

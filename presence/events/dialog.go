@@ -90,7 +90,7 @@ func dialogChanged(presentity string, pubs []*presence.Publication, ch presence.
 	if ch.Pub == nil {
 		return presence.NoBody, false
 	}
-	doc, err := dialoginfo.Parse(ch.Pub.Body)
+	doc, err := parsedDialogs(ch.Pub)
 	if err != nil {
 		return presence.NoBody, false
 	}
@@ -110,7 +110,7 @@ func dialogChanged(presentity string, pubs []*presence.Publication, ch presence.
 			}
 			return dialogBody(presentity, dialoginfo.Partial, dialogDedup(doc.Dialogs)), true
 		}
-		old, err := dialoginfo.Parse(ch.Old.Body)
+		old, err := parsedDialogs(ch.Old)
 		if err != nil {
 			return presence.NoBody, false
 		}
@@ -164,7 +164,7 @@ func dialogMerge(pubs []*presence.Publication) []dialoginfo.Dialog {
 	var out []dialoginfo.Dialog
 	var seen map[string]struct{}
 	for i := len(pubs) - 1; i >= 0; i-- {
-		doc, err := dialoginfo.Parse(pubs[i].Body)
+		doc, err := parsedDialogs(pubs[i])
 		if err != nil {
 			continue
 		}
@@ -185,6 +185,18 @@ func dialogMerge(pubs []*presence.Publication) []dialoginfo.Dialog {
 	}
 	return out
 }
+
+// parsedDialogs is the publication's dialog-info document, parsed once per
+// body (presence.Publication.Parsed); callers copy what they change.
+func parsedDialogs(p *presence.Publication) (*dialoginfo.Document, error) {
+	v, err := p.Parsed(parseDialogInfo)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*dialoginfo.Document), nil
+}
+
+func parseDialogInfo(b []byte) (any, error) { return dialoginfo.Parse(b) }
 
 // dialogDedup keeps the last dialog of each id, in document order.
 func dialogDedup(ds []dialoginfo.Dialog) []dialoginfo.Dialog {
