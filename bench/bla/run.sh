@@ -26,7 +26,7 @@ usage: bench/bla/run.sh [options]
                         (N-1 NOTIFYs per change); no: every watcher of the line gets it (N)
   --store sqlite|memory presenced store (default sqlite, fresh file under \$TMPDIR)
   --setup S             seconds allowed for set-up before the load starts (default 40)
-  --profile             CPU-profile presenced during the load of the highest rate (bench/bla/profile)
+  --profile             CPU-profile presenced during the load of the highest rate (bench/profile, -windowprofile)
   --out DIR             results directory (default bench/bla/results/<label>-<date>)
   --label NAME          run label (default bla)
   --port-base P         presenced SIP P, MI P+9, phones P+11, watchers P+12, register P+13,
@@ -164,7 +164,7 @@ fi
 PROF_BIN=""
 if [ -n "$PROFILE" ]; then
 	PROF_BIN="$WORK/presenced-profile"
-	( cd "$REPO" && "$GO" build -o "$PROF_BIN" ./bench/bla/profile )
+	( cd "$REPO" && "$GO" build -o "$PROF_BIN" ./bench/profile )
 fi
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -249,7 +249,7 @@ run_step() {  # $1 = rate, $2 = profile (1/"")
 	"$PRES_BIN" check -c "$dir/presenced.yaml" > "$dir/check.txt" 2>&1 || { log "  config check failed: $(cat "$dir/check.txt")"; return 1; }
 	if [ -n "$prof" ]; then
 		mkdir -p "$OUT/profile-r$rate"
-		"$PROF_BIN" -c "$dir/presenced.yaml" -cpuprofile "$OUT/profile-r$rate/cpu.prof" > "$dir/server.log" 2>&1 &
+		"$PROF_BIN" -c "$dir/presenced.yaml" -windowprofile "$OUT/profile-r$rate/cpu.prof" > "$dir/server.log" 2>&1 &
 	else
 		"$PRES_BIN" run -c "$dir/presenced.yaml" > "$dir/server.log" 2>&1 &
 	fi
@@ -389,6 +389,8 @@ run_step() {  # $1 = rate, $2 = profile (1/"")
 	echo "$rate,$((NSUBS * 1000 / period_ms)),$achieved,$load_s,$NSUBS,$sent,$expected,$got,$missing,$dup,$late,$p50,$p90,$p99,$p999,$pmax,$srv_cpu,$peak,$ph_cpu,$w_cpu,$other,$retrans,$wfailed,$drops,$pua200,$pua_exp,$pass" >> "$SUMMARY"
 	log "  sent $sent changes ($achieved/s), NOTIFYs expected $expected, received $got, missing $missing, duplicates $dup, idle watchers $idle"
 	log "  latency ms: p50 $p50 p90 $p90 p99 $p99 p99.9 $p999 max $pmax (over 5 ms: $late); presenced CPU $srv_cpu %, RSS $rss_base -> peak $peak kB; SIPp phones $ph_cpu %, watchers $w_cpu %; others $other %; phone retransmissions $retrans; watcher failed calls $wfailed; UDP drops $drops; pua_bla accepted $pua200 NOTIFYs of $pua_exp -> $pass"
+	# the one window SIGUSR1..SIGUSR2 of the load
+	[ -n "$prof" ] && [ -f "$OUT/profile-r$rate/cpu.prof.1" ] && mv "$OUT/profile-r$rate/cpu.prof.1" "$OUT/profile-r$rate/cpu.prof"
 	if [ -n "$prof" ] && [ -s "$OUT/profile-r$rate/cpu.prof" ]; then
 		local pb=${PROF_BIN}
 		"$GO" tool pprof -top -nodecount=40 "$pb" "$OUT/profile-r$rate/cpu.prof" > "$OUT/profile-r$rate/top-flat.txt" 2>/dev/null || true

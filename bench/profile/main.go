@@ -4,10 +4,15 @@
 // server.Server from the same config.
 //
 //	profile -c FILE -cpuprofile cpu.prof [-heapprofile heap.prof]
+//	profile -c FILE -windowprofile cpu.prof
 //
-// The CPU profile covers the whole run, from start to SIGTERM or SIGINT.
-// Each SIGUSR1 writes a heap profile to the -heapprofile path with a
+// -cpuprofile covers the whole run, from start to SIGTERM or SIGINT, and
+// each SIGUSR1 writes a heap profile to the -heapprofile path with a
 // sequence number appended (heap.prof.1, heap.prof.2, ...), after a GC.
+// -windowprofile profiles chosen windows instead (the load, not the
+// set-up): SIGUSR1 starts a CPU profile written to the path with a
+// sequence number appended (cpu.prof.1, ...), SIGUSR2 ends it. bench/run.sh,
+// bench/pua and bench/bla use it.
 package main
 
 import (
@@ -37,9 +42,13 @@ func run() error {
 	cfgPath := flag.String("c", "", "presenced config file (YAML)")
 	cpuPath := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	heapPath := flag.String("heapprofile", "", "on SIGUSR1, write a heap profile to this file plus a sequence number")
+	window := flag.String("windowprofile", "", "CPU profiles from SIGUSR1 to SIGUSR2, to this file plus a sequence number")
 	flag.Parse()
 	if *cfgPath == "" {
 		return fmt.Errorf("-c FILE is required")
+	}
+	if *window != "" && (*cpuPath != "" || *heapPath != "") {
+		return fmt.Errorf("-windowprofile excludes -cpuprofile and -heapprofile")
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -69,21 +78,41 @@ func run() error {
 		return fmt.Errorf("start: %w", err)
 	}
 
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sig)
+	var win *os.File // the CPU window being written
+	endWindow := func() {
+		if win != nil {
+			pprof.StopCPUProfile()
+			win.Close()
+			win = nil
+		}
+	}
 	n := 0
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
-		case <-usr1:
-			n++
-			if err := writeHeap(fmt.Sprintf("%s.%d", *heapPath, n), *heapPath != ""); err != nil {
-				log.Error("heap profile failed", "err", err)
+		case s := <-sig:
+			switch {
+			case *window != "":
+				endWindow()
+				if s == syscall.SIGUSR1 {
+					n++
+					if win, err = startWindow(fmt.Sprintf("%s.%d", *window, n)); err != nil {
+						log.Error("window profile failed", "err", err)
+					}
+				}
+			case s == syscall.SIGUSR1:
+				n++
+				if err := writeHeap(fmt.Sprintf("%s.%d", *heapPath, n), *heapPath != ""); err != nil {
+					log.Error("heap profile failed", "err", err)
+				}
 			}
 		}
 	}
+	endWindow()
 
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -91,6 +120,18 @@ func run() error {
 		return fmt.Errorf("stop: %w", err)
 	}
 	return nil
+}
+
+func startWindow(path string) (*os.File, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func writeHeap(path string, enabled bool) error {

@@ -32,7 +32,7 @@ type daemon struct {
 
 // daemonOpts is what a run changes in the daemon's config.
 type daemonOpts struct {
-	bin        string   // presenced, or the bench/pua/profiled binary
+	bin        string   // presenced, or the bench/profile binary
 	args       []string // extra arguments after -c FILE (profiled)
 	store      string   // sqlite or memory
 	puaExpires int      // pua.default_expires (0: the default)

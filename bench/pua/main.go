@@ -67,7 +67,7 @@ func run() error {
 	var o options
 	var stores, rates string
 	flag.StringVar(&o.bin, "bin", "", "presenced binary (required)")
-	flag.StringVar(&o.profBin, "profiled", "", "bench/pua/profiled binary: run the daemon under it and write CPU profiles to -profile-dir")
+	flag.StringVar(&o.profBin, "profiled", "", "bench/profile binary: run the daemon under it and write CPU profiles to -profile-dir")
 	flag.StringVar(&o.profDir, "profile-dir", "", "directory for CPU profiles (with -profiled)")
 	flag.StringVar(&o.mode, "mode", "throughput,hold", "parts to run: throughput, hold (comma separated)")
 	flag.StringVar(&stores, "stores", "sqlite,memory", "store backends for the throughput ladder")

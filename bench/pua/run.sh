@@ -76,7 +76,7 @@ if [ "$NEED_BUILD" = 1 ]; then
 	mkdir -p "$BIN"
 	( cd "$SRC" && "$GO" build -o "$BIN/presenced" ./cmd/presenced \
 		&& "$GO" build -o "$BIN/puabench" ./bench/pua \
-		&& "$GO" build -o "$BIN/profiled" ./bench/pua/profiled )
+		&& "$GO" build -o "$BIN/profiled" ./bench/profile )
 	echo "$REV" > "$BIN/rev"
 fi
 
