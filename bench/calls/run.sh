@@ -506,7 +506,7 @@ for sc in $SCENARIOS; do
 		( cd "$REPO" && "$GO" tool pprof -top -nodecount=40 "$PROF_BIN" "$pd/cpu.prof" ) > "$od/top-flat.txt" 2>&1 || true
 		( cd "$REPO" && "$GO" tool pprof -top -cum -nodecount=60 "$PROF_BIN" "$pd/cpu.prof" ) > "$od/top-cum.txt" 2>&1 || true
 		( cd "$REPO" && "$GO" tool pprof -traces "$PROF_BIN" "$pd/cpu.prof" 2>/dev/null ) |
-			awk -f "$HERE/breakdown.awk" > "$od/breakdown.txt" || true
+			awk -f "$REPO/bench/profile/breakdown.awk" > "$od/breakdown.txt" || true
 		log "profile at $PROFILE_RATE calls/s: $od";;
 	*) log "unknown scenario $sc";;
 	esac

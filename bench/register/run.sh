@@ -352,7 +352,7 @@ run_register_profile() {
 	( cd "$REPO" && "$GO" tool pprof -top -nodecount=40 "$PROF_BIN" "$PRES_PROFILE/cpu.prof" ) > "$pdir/top-flat.txt" 2>&1
 	( cd "$REPO" && "$GO" tool pprof -top -cum -nodecount=70 "$PROF_BIN" "$PRES_PROFILE/cpu.prof" ) > "$pdir/top-cum.txt" 2>&1
 	( cd "$REPO" && "$GO" tool pprof -traces "$PROF_BIN" "$PRES_PROFILE/cpu.prof" 2>/dev/null ) |
-		awk -f "$HERE/breakdown.awk" > "$pdir/breakdown.txt"
+		awk -f "$REPO/bench/profile/breakdown.awk" > "$pdir/breakdown.txt"
 	log "profile register at $rate/s: $pdir (cpu.prof in $PRES_PROFILE)"
 	PRES_PROFILE=""
 }
