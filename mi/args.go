@@ -3,7 +3,9 @@ package mi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -20,7 +22,7 @@ const None = "."
 // an -32602 *Error naming the parameter, which Run returns as is.
 type Args struct {
 	params []Param
-	vals   map[string]json.RawMessage // given and not null
+	vals   map[string]any // given and not null, as decodeJSON decodes them
 }
 
 // NewArgs resolves raw, the "params" member of a request (an object, an
@@ -29,48 +31,46 @@ type Args struct {
 // values, a required parameter missing or null. It lets other packages
 // test their Run functions without HTTP.
 func NewArgs(params []Param, raw json.RawMessage) (Args, error) {
-	a, err := newArgs(params, raw)
+	var v any
+	if raw = bytes.TrimSpace(raw); len(raw) > 0 {
+		if err := decodeJSON(raw, &v); err != nil {
+			return Args{}, Errorf(CodeInvalidParams, "params: %v", err)
+		}
+	}
+	a, err := newArgs(params, v)
 	if err != nil {
 		return Args{}, err
 	}
 	return a, nil
 }
 
-func newArgs(params []Param, raw json.RawMessage) (Args, *Error) {
-	a := Args{params: params, vals: map[string]json.RawMessage{}}
-	raw = bytes.TrimSpace(raw)
-	switch {
-	case len(raw) == 0 || string(raw) == "null":
-	case raw[0] == '{':
-		var named map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &named); err != nil {
-			return Args{}, Errorf(CodeInvalidParams, "params: %v", err)
-		}
+// newArgs resolves the decoded "params" member (nil when absent or null).
+func newArgs(params []Param, raw any) (Args, *Error) {
+	a := Args{params: params, vals: make(map[string]any, len(params))}
+	switch v := raw.(type) {
+	case nil:
+	case map[string]any:
 		var unknown []string
-		for name, v := range named {
+		for name, x := range v {
 			if !a.declared(name) {
 				unknown = append(unknown, name)
 				continue
 			}
-			if !isNull(v) {
-				a.vals[name] = v
+			if x != nil {
+				a.vals[name] = x
 			}
 		}
 		if len(unknown) > 0 {
 			slices.Sort(unknown)
 			return Args{}, Errorf(CodeInvalidParams, "unknown param %q", unknown[0])
 		}
-	case raw[0] == '[':
-		var pos []json.RawMessage
-		if err := json.Unmarshal(raw, &pos); err != nil {
-			return Args{}, Errorf(CodeInvalidParams, "params: %v", err)
+	case []any:
+		if len(v) > len(params) {
+			return Args{}, Errorf(CodeInvalidParams, "too many params: want at most %d, got %d", len(params), len(v))
 		}
-		if len(pos) > len(params) {
-			return Args{}, Errorf(CodeInvalidParams, "too many params: want at most %d, got %d", len(params), len(pos))
-		}
-		for i, v := range pos {
-			if !isNull(v) {
-				a.vals[params[i].Name] = v
+		for i, x := range v {
+			if x != nil {
+				a.vals[params[i].Name] = x
 			}
 		}
 	default:
@@ -90,7 +90,7 @@ func (a Args) declared(name string) bool {
 
 // get returns the raw value of name, or an error when the command reads a
 // param it did not declare (a bug: -32603).
-func (a Args) get(name string) (json.RawMessage, bool, *Error) {
+func (a Args) get(name string) (any, bool, *Error) {
 	if !a.declared(name) {
 		return nil, false, Errorf(CodeInternalError, "command reads undeclared param %q", name)
 	}
@@ -162,39 +162,31 @@ func (a Args) OptInt(name string, def int) (int, error) {
 	return a.Int(name)
 }
 
-func toString(name string, v json.RawMessage) (string, *Error) {
-	switch {
-	case v[0] == '"':
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return "", Errorf(CodeInvalidParams, "param %q: %v", name, err)
-		}
-		return s, nil
-	case isNumber(v):
-		return string(v), nil
+func toString(name string, v any) (string, *Error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case json.Number:
+		return string(x), nil
 	}
 	return "", Errorf(CodeInvalidParams, "param %q: want a string, got %s", name, describe(v))
 }
 
-func toInt(name string, v json.RawMessage) (int, *Error) {
+func toInt(name string, v any) (int, *Error) {
 	bad := Errorf(CodeInvalidParams, "param %q: want an integer, got %s", name, describe(v))
-	switch {
-	case v[0] == '"':
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return 0, bad
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, strconv.IntSize)
+	switch x := v.(type) {
+	case string:
+		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, strconv.IntSize)
 		if err != nil {
 			return 0, bad
 		}
 		return int(n), nil
-	case isNumber(v):
-		if n, err := strconv.ParseInt(string(v), 10, strconv.IntSize); err == nil {
+	case json.Number:
+		if n, err := strconv.ParseInt(string(x), 10, strconv.IntSize); err == nil {
 			return int(n), nil
 		}
 		// 3600.0 or 3.6e3: accept when integral and in range.
-		f, err := strconv.ParseFloat(string(v), 64)
+		f, err := strconv.ParseFloat(string(x), 64)
 		if err != nil || f != math.Trunc(f) || f < math.MinInt || f >= math.MaxInt {
 			return 0, bad
 		}
@@ -203,39 +195,60 @@ func toInt(name string, v json.RawMessage) (int, *Error) {
 	return 0, bad
 }
 
-func isNull(v json.RawMessage) bool {
-	return string(bytes.TrimSpace(v)) == "null"
-}
-
 // isNone reports whether v is the "." placeholder.
-func isNone(v json.RawMessage) bool {
-	return string(v) == `"`+None+`"`
+func isNone(v any) bool {
+	s, ok := v.(string)
+	return ok && s == None
 }
 
-func isNumber(v json.RawMessage) bool {
-	return len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9')
-}
-
-// describe names a JSON value for an error message: strings and numbers
-// are shown (shortened), other values by their kind.
-func describe(v json.RawMessage) string {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 {
-		return "nothing"
+// decodeJSON decodes one JSON value of data, and nothing after it, into
+// v in a single decoding pass: objects as map[string]any, arrays as []any,
+// numbers as json.Number (their text kept, so that an id or an integer is
+// never rounded through float64), strings unescaped.
+func decodeJSON(data []byte, v *any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return errors.New("unexpected end of JSON input")
+		}
+		return err
 	}
-	switch v[0] {
-	case '{':
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+// encodeValue is the JSON text of a decoded value, without HTML escaping.
+func encodeValue(v any) []byte {
+	if n, ok := v.(json.Number); ok {
+		return []byte(n)
+	}
+	b, err := encode(v)
+	if err != nil { // decoded values always encode
+		return []byte("null")
+	}
+	return bytes.TrimSuffix(b, []byte("\n"))
+}
+
+// describe names a decoded JSON value for an error message: strings and
+// numbers are shown (shortened), other values by their kind.
+func describe(v any) string {
+	switch v.(type) {
+	case map[string]any:
 		return "an object"
-	case '[':
+	case []any:
 		return "an array"
-	case 't', 'f':
+	case bool:
 		return "a boolean"
-	case 'n':
+	case nil:
 		return "null"
 	}
 	const max = 40
-	if len(v) > max {
-		return fmt.Sprintf("%s...", v[:max])
+	b := encodeValue(v)
+	if len(b) > max {
+		return fmt.Sprintf("%s...", b[:max])
 	}
-	return string(v)
+	return string(b)
 }

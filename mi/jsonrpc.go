@@ -56,30 +56,27 @@ func (s *Server) serveMI(w http.ResponseWriter, r *http.Request) {
 
 // handleBody runs a single request or a batch and returns what to send
 // back: a *response, a []*response, or nil when nothing is to be sent
-// (notifications only).
+// (notifications only). The body is decoded once, in one pass.
 func (s *Server) handleBody(ctx context.Context, body []byte) any {
-	body = bytes.TrimSpace(body)
-	if !json.Valid(body) {
+	var v any
+	if err := decodeJSON(bytes.TrimSpace(body), &v); err != nil {
 		s.count("unknown", CodeParseError)
 		return errorResponse(nil, Errorf(CodeParseError, "parse error: body is not JSON"))
 	}
-	if body[0] != '[' {
-		if r := s.handleOne(ctx, body); r != nil {
+	batch, ok := v.([]any)
+	if !ok {
+		if r := s.handleOne(ctx, v); r != nil {
 			return r
 		}
 		return nil
-	}
-	var batch []json.RawMessage
-	if err := json.Unmarshal(body, &batch); err != nil { // cannot fail on valid JSON
-		return errorResponse(nil, Errorf(CodeParseError, "parse error: %v", err))
 	}
 	if len(batch) == 0 {
 		s.count("unknown", CodeInvalidRequest)
 		return errorResponse(nil, Errorf(CodeInvalidRequest, "invalid request: empty batch"))
 	}
 	var out []*response
-	for _, raw := range batch {
-		if r := s.handleOne(ctx, raw); r != nil {
+	for _, x := range batch {
+		if r := s.handleOne(ctx, x); r != nil {
 			out = append(out, r)
 		}
 	}
@@ -89,10 +86,10 @@ func (s *Server) handleBody(ctx context.Context, body []byte) any {
 	return out
 }
 
-// handleOne runs one request object and returns its response, or nil for
-// a notification.
-func (s *Server) handleOne(ctx context.Context, raw json.RawMessage) *response {
-	req, id, notify, rerr := parseRequest(raw)
+// handleOne runs one decoded request object and returns its response, or
+// nil for a notification.
+func (s *Server) handleOne(ctx context.Context, v any) *response {
+	req, id, notify, rerr := parseRequest(v)
 	if rerr != nil {
 		s.count("unknown", rerr.Code)
 		return errorResponse(id, rerr)
@@ -107,13 +104,14 @@ func (s *Server) handleOne(ctx context.Context, raw json.RawMessage) *response {
 	}
 	start := time.Now()
 	result, rerr := s.run(ctx, c, req.params)
-	s.observe(c.Name, time.Since(start))
+	d := time.Since(start)
+	s.observe(c.Name, d)
 	code := 0
 	if rerr != nil {
 		code = rerr.Code
 	}
 	s.count(c.Name, code)
-	s.log.Debug("mi command", "method", req.method, "code", code, "duration", time.Since(start))
+	s.log.Debug("mi command", "method", req.method, "code", code, "duration", d)
 	if notify {
 		return nil
 	}
@@ -125,40 +123,40 @@ func (s *Server) handleOne(ctx context.Context, raw json.RawMessage) *response {
 
 type request struct {
 	method string
-	params json.RawMessage
+	params any // decoded; nil when absent or null
 }
 
 // parseRequest checks the request object. It returns the id to answer
 // with (the request's own when it is valid, else null), and whether the
 // request is a notification. An invalid request is always answered.
-func parseRequest(raw json.RawMessage) (request, json.RawMessage, bool, *Error) {
-	raw = bytes.TrimSpace(raw)
-	var m map[string]json.RawMessage
-	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
-		return request{}, nil, false, Errorf(CodeInvalidRequest, "invalid request: want an object, got %s", describe(raw))
+func parseRequest(v any) (request, json.RawMessage, bool, *Error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return request{}, nil, false, Errorf(CodeInvalidRequest, "invalid request: want an object, got %s", describe(v))
 	}
-	id, hasID := m["id"]
-	if hasID && !validID(id) {
-		return request{}, nil, false, Errorf(CodeInvalidRequest, "invalid request: id must be a string, a number or null, got %s", describe(id))
+	idv, hasID := m["id"]
+	var id json.RawMessage
+	if hasID {
+		switch idv.(type) {
+		case string, json.Number, nil:
+			id = encodeValue(idv)
+		default:
+			return request{}, nil, false, Errorf(CodeInvalidRequest, "invalid request: id must be a string, a number or null, got %s", describe(idv))
+		}
 	}
-	if v, ok := m["jsonrpc"]; !ok || string(bytes.TrimSpace(v)) != `"2.0"` {
+	if version, ok := m["jsonrpc"].(string); !ok || version != "2.0" {
 		return request{}, id, false, Errorf(CodeInvalidRequest, `invalid request: jsonrpc must be "2.0"`)
 	}
-	var method string
-	if v, ok := m["method"]; !ok || json.Unmarshal(v, &method) != nil {
+	method, ok := m["method"].(string)
+	if !ok {
 		return request{}, id, false, Errorf(CodeInvalidRequest, "invalid request: method must be a string")
 	}
 	return request{method: method, params: m["params"]}, id, !hasID, nil
 }
 
-func validID(id json.RawMessage) bool {
-	id = bytes.TrimSpace(id)
-	return len(id) > 0 && (id[0] == '"' || id[0] == 'n' || isNumber(id))
-}
-
 // run resolves the params and runs c, turning every outcome into an
 // encoded result or an *Error. A panic in the command is an internal error.
-func (s *Server) run(ctx context.Context, c *Command, params json.RawMessage) (result json.RawMessage, rerr *Error) {
+func (s *Server) run(ctx context.Context, c *Command, params any) (result json.RawMessage, rerr *Error) {
 	args, rerr := newArgs(c.Params, params)
 	if rerr != nil {
 		return nil, rerr
@@ -199,9 +197,26 @@ func encode(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// appendSuccess appends r, a success response, as encode would write it,
+// without re-validating its already encoded result.
+func (r *response) appendSuccess(b []byte) []byte {
+	b = append(b, `{"jsonrpc":"2.0","result":`...)
+	b = append(b, bytes.TrimRight(r.Result, "\n")...)
+	b = append(b, `,"id":`...)
+	if r.ID == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, r.ID...)
+	}
+	return append(b, "}\n"...)
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := encode(v)
-	if err != nil { // responses hold only encoded results and strings
+	var b []byte
+	var err error
+	if r, ok := v.(*response); ok && r.Error == nil {
+		b = r.appendSuccess(make([]byte, 0, len(r.Result)+len(r.ID)+40))
+	} else if b, err = encode(v); err != nil { // responses hold only encoded results and strings
 		b = []byte(`{"jsonrpc":"2.0","error":{"code":-32603,"message":"internal error: encode response"},"id":null}` + "\n")
 	}
 	w.Header().Set("Content-Type", "application/json")
