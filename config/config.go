@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"reflect"
+	"strconv"
+	"strings"
 
 	"github.com/presenced/presenced/dialog"
 	"github.com/presenced/presenced/mi"
@@ -34,6 +37,11 @@ type Config struct {
 	Domains []string `yaml:"domains"`
 	// Log sets the daemon's logging.
 	Log LogConfig `yaml:"log"`
+	// MemoryLimit is the daemon's memory budget: the Go runtime's soft
+	// memory limit, as the GOMEMLIMIT variable sets it (and replacing it),
+	// a size such as 300MiB or 2GiB. Empty: no budget, the heap may grow
+	// to about twice what is live between collections.
+	MemoryLimit string `yaml:"memory_limit"`
 
 	SIP           sipnet.Config        `yaml:"sip"`
 	Store         store.Config         `yaml:"store"`
@@ -154,4 +162,31 @@ func (c *LogConfig) Validate() []error {
 		errs = append(errs, fmt.Errorf("format: want text or json, got %q", c.Format))
 	}
 	return errs
+}
+
+// MemoryLimitBytes returns MemoryLimit in bytes, 0 when it is empty.
+func (c *Config) MemoryLimitBytes() (int64, error) {
+	return parseSize(c.MemoryLimit)
+}
+
+// parseSize reads a size as GOMEMLIMIT writes it: a whole number of bytes
+// with an optional unit B, KiB, MiB, GiB or TiB. "" is 0.
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	i := strings.IndexFunc(s, func(r rune) bool { return r != '-' && (r < '0' || r > '9') })
+	if i < 0 {
+		i = len(s)
+	}
+	num, unit := s[:i], s[i:]
+	shift, ok := map[string]uint{"": 0, "B": 0, "KiB": 10, "MiB": 20, "GiB": 30, "TiB": 40}[unit]
+	if !ok {
+		return 0, fmt.Errorf("want a size such as 300MiB (units B, KiB, MiB, GiB, TiB), got %q", s)
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("want a positive size such as 300MiB, got %q", s)
+	}
+	return n << shift, nil
 }

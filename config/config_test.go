@@ -68,7 +68,7 @@ func TestDefault(t *testing.T) {
 func TestDefaultSections(t *testing.T) {
 	v := reflect.ValueOf(Default()).Elem()
 	fs := fieldsOf(v.Type())
-	zeroOK := map[string]bool{"domains": true}
+	zeroOK := map[string]bool{"domains": true, "memory_limit": true}
 	for _, name := range fs.names {
 		if v.FieldByIndex(fs.byName[name]).IsZero() && !zeroOK[name] {
 			t.Errorf("section %s: got zero value in Default(), want its package's Default()", name)
@@ -330,6 +330,7 @@ func TestSectionValidation(t *testing.T) {
 	}{
 		{"domains", "domains: [\"*.example.com\"]\n",
 			`domains[0]: want a hostname or IP address, got "*.example.com": bad character '*' in label "*" (line 1)`},
+		{"memory_limit", "memory_limit: 300M\n", `memory_limit: want a size such as 300MiB (units B, KiB, MiB, GiB, TiB), got "300M" (line 1)`},
 		{"log", "log: {format: xml}\n", `log.format: want text or json, got "xml" (line 1)`},
 		{"sip", "sip: {max_message_size: 100}\n", `sip.max_message_size: want 1024..65535, got 100 (line 1)`},
 		{"store", "store: {backend: postgres}\n", `store.backend: postgres is not available in this version (use sqlite or memory) (line 1)`},
@@ -549,5 +550,44 @@ func TestProxyNeedsUsrloc(t *testing.T) {
 	}
 	if _, err := Parse([]byte(doc + "proxy: {enabled: false}\n")); err != nil {
 		t.Errorf("without the proxy: got %v, want no error", err)
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  int64
+		err   string // the problem reported, or "" when valid
+	}{
+		{"", 0, ""},
+		{"300MiB", 300 << 20, ""},
+		{"2GiB", 2 << 30, ""},
+		{"1048576", 1 << 20, ""},
+		{"512KiB", 512 << 10, ""},
+		{"1TiB", 1 << 40, ""},
+		{"64B", 64, ""},
+		{"300MB", 0, `memory_limit: want a size such as 300MiB (units B, KiB, MiB, GiB, TiB), got "300MB" (line 1)`},
+		{"300 MiB", 0, `memory_limit: want a size such as 300MiB (units B, KiB, MiB, GiB, TiB), got "300 MiB" (line 1)`},
+		{"0", 0, `memory_limit: want a positive size such as 300MiB, got "0" (line 1)`},
+		{"-5MiB", 0, `memory_limit: want a positive size such as 300MiB, got "-5MiB" (line 1)`},
+		{"9999999TiB", 0, `memory_limit: want a positive size such as 300MiB, got "9999999TiB" (line 1)`},
+		{"lots", 0, `memory_limit: want a size such as 300MiB (units B, KiB, MiB, GiB, TiB), got "lots" (line 1)`},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			cfg, err := Parse([]byte("memory_limit: \"" + tc.value + "\"\n"))
+			if tc.err != "" {
+				if diff := cmp.Diff([]string{tc.err}, problems(t, err)); diff != "" {
+					t.Errorf("problems (-want +got):\n%s", diff)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			got, err := cfg.MemoryLimitBytes()
+			if err != nil || got != tc.want {
+				t.Errorf("MemoryLimitBytes() = %d, %v; want %d", got, err, tc.want)
+			}
+		})
 	}
 }

@@ -53,6 +53,9 @@ func (c *Config) validate(src *decoder, errs *Errors) {
 		}
 	}
 	c.checkDomains(add)
+	if _, err := c.MemoryLimitBytes(); err != nil {
+		add("memory_limit", "%v", err)
+	}
 	c.checkListeners(add)
 	c.checkModules(add)
 }

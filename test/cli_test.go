@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,4 +169,31 @@ func httpGet(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestMemoryLimitConfig: memory_limit in the config becomes the runtime's
+// soft memory limit of `presenced run` (seen in /metrics).
+func TestMemoryLimitConfig(t *testing.T) {
+	d := newProcDaemonExtra(t, "memory_limit: 123MiB\n")
+	resp, err := http.Get("http://" + d.MI + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got float64 = -1
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "go_gc_gomemlimit_bytes "); ok {
+			got, err = strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("go_gc_gomemlimit_bytes %q: %v", v, err)
+			}
+		}
+	}
+	if want := float64(123 << 20); got != want {
+		t.Errorf("go_gc_gomemlimit_bytes: got %v, want %v", got, want)
+	}
 }

@@ -153,6 +153,12 @@ type procDaemon struct {
 // daemon from it.
 func newProcDaemon(t *testing.T) *procDaemon {
 	t.Helper()
+	return newProcDaemonExtra(t, "")
+}
+
+// newProcDaemonExtra is newProcDaemon with extra top-level config lines.
+func newProcDaemonExtra(t *testing.T, extra string) *procDaemon {
+	t.Helper()
 	dir := t.TempDir()
 	sipPort := testpeer.FreePort(t, "udp+tcp")
 	miPort := testpeer.FreePort(t, "tcp")
@@ -176,7 +182,7 @@ store:
   path: %q
 log:
   level: info
-`, sipPort, sipPort, d.MI, filepath.Join(dir, "presenced.db"))
+%s`, sipPort, sipPort, d.MI, filepath.Join(dir, "presenced.db"), extra)
 	if err := os.WriteFile(d.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -80,6 +81,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg.Log, stderr)
+	applyMemoryLimit(cfg, log)
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		log.Error("cannot build the daemon", "err", err)
@@ -101,6 +103,24 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// applyMemoryLimit sets the runtime's soft memory limit from the
+// config's memory_limit, which replaces GOMEMLIMIT.
+func applyMemoryLimit(cfg *config.Config, log *slog.Logger) {
+	n, _ := cfg.MemoryLimitBytes() // validated when loaded
+	if n == 0 {
+		if env := os.Getenv("GOMEMLIMIT"); env != "" {
+			log.Info("memory limit", "GOMEMLIMIT", env)
+		}
+		return
+	}
+	debug.SetMemoryLimit(n)
+	if env := os.Getenv("GOMEMLIMIT"); env != "" {
+		log.Warn("memory_limit replaces GOMEMLIMIT", "memory_limit", cfg.MemoryLimit, "GOMEMLIMIT", env)
+		return
+	}
+	log.Info("memory limit", "memory_limit", cfg.MemoryLimit)
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
