@@ -323,29 +323,16 @@ func rank(s State) int {
 
 // mergeBatches coalesces batches: for each dialog the last change wins.
 func mergeBatches(bs []*Batch) *Batch {
-	last := map[string]*Record{}
-	var order []string
+	var l commit.Latest[string, Record]
 	for _, b := range bs {
 		for _, p := range b.Put {
-			if _, ok := last[p.ID]; !ok {
-				order = append(order, p.ID)
-			}
-			last[p.ID] = p
+			l.Put(p.ID, p)
 		}
 		for _, id := range b.Delete {
-			if _, ok := last[id]; !ok {
-				order = append(order, id)
-			}
-			last[id] = nil
+			l.Delete(id)
 		}
 	}
 	out := &Batch{}
-	for _, id := range order {
-		if p := last[id]; p != nil {
-			out.Put = append(out.Put, p)
-		} else {
-			out.Delete = append(out.Delete, id)
-		}
-	}
+	out.Put, out.Delete = l.Split()
 	return out
 }

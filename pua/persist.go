@@ -1,56 +1,35 @@
 package pua
 
-import "time"
+import (
+	"time"
+
+	"github.com/presenced/presenced/internal/commit"
+)
 
 // save queues b for the store (write-behind).
 func (c *Client) save(b *Batch) { c.commit.Submit(b, nil) }
 
 // mergeBatches coalesces batches: for each record the last change wins.
 func mergeBatches(bs []*Batch) *Batch {
-	pubs := map[string]*Publication{}
-	subs := map[string]*Subscription{}
-	var pubOrder, subOrder []string
+	var pubs commit.Latest[string, Publication]
+	var subs commit.Latest[string, Subscription]
 	for _, b := range bs {
 		for _, p := range b.PutPublications {
-			if _, ok := pubs[p.ID]; !ok {
-				pubOrder = append(pubOrder, p.ID)
-			}
-			pubs[p.ID] = p
+			pubs.Put(p.ID, p)
 		}
 		for _, id := range b.DeletePublications {
-			if _, ok := pubs[id]; !ok {
-				pubOrder = append(pubOrder, id)
-			}
-			pubs[id] = nil
+			pubs.Delete(id)
 		}
 		for _, s := range b.PutSubscriptions {
-			if _, ok := subs[s.ID]; !ok {
-				subOrder = append(subOrder, s.ID)
-			}
-			subs[s.ID] = s
+			subs.Put(s.ID, s)
 		}
 		for _, id := range b.DeleteSubscriptions {
-			if _, ok := subs[id]; !ok {
-				subOrder = append(subOrder, id)
-			}
-			subs[id] = nil
+			subs.Delete(id)
 		}
 	}
 	out := &Batch{}
-	for _, id := range pubOrder {
-		if p := pubs[id]; p != nil {
-			out.PutPublications = append(out.PutPublications, p)
-		} else {
-			out.DeletePublications = append(out.DeletePublications, id)
-		}
-	}
-	for _, id := range subOrder {
-		if s := subs[id]; s != nil {
-			out.PutSubscriptions = append(out.PutSubscriptions, s)
-		} else {
-			out.DeleteSubscriptions = append(out.DeleteSubscriptions, id)
-		}
-	}
+	out.PutPublications, out.DeletePublications = pubs.Split()
+	out.PutSubscriptions, out.DeleteSubscriptions = subs.Split()
 	return out
 }
 

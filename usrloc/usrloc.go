@@ -380,30 +380,17 @@ func (s *Service) Known(ctx context.Context, aorName string) (bool, error) {
 
 // mergeBatches coalesces batches: for each binding the last change wins.
 func mergeBatches(bs []*Batch) *Batch {
-	last := map[string]*Binding{}
-	var order []string
+	var l commit.Latest[string, Binding]
 	for _, b := range bs {
 		for _, p := range b.Put {
-			if _, ok := last[p.ID]; !ok {
-				order = append(order, p.ID)
-			}
-			last[p.ID] = p
+			l.Put(p.ID, p)
 		}
 		for _, id := range b.Delete {
-			if _, ok := last[id]; !ok {
-				order = append(order, id)
-			}
-			last[id] = nil
+			l.Delete(id)
 		}
 	}
 	out := &Batch{}
-	for _, id := range order {
-		if p := last[id]; p != nil {
-			out.Put = append(out.Put, p)
-		} else {
-			out.Delete = append(out.Delete, id)
-		}
-	}
+	out.Put, out.Delete = l.Split()
 	return out
 }
 
