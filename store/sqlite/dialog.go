@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 
 	"github.com/presenced/presenced/dialog"
 	"github.com/presenced/presenced/store/internal/check"
@@ -84,48 +85,28 @@ func (s *Store) WriteDialogs(ctx context.Context, b *dialog.Batch) error {
 }
 
 func (st *dialogStmts) write(ctx context.Context, tx *sql.Tx, b *dialog.Batch) error {
-	// As in presenceStmts.write: rows run with a context that cannot be
-	// cancelled, ctx is checked between rows, and a cancelled ctx rolls
-	// the transaction back.
-	rctx := context.WithoutCancel(ctx)
-	if len(b.Delete) > 0 {
-		del := tx.StmtContext(rctx, st.deleteDialog)
-		for _, id := range b.Delete {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if _, err := del.ExecContext(rctx, id); err != nil {
-				return fmt.Errorf("delete dialog %q: %w", id, err)
-			}
-		}
+	if err := deleteByID(ctx, tx, st.deleteDialog, "delete dialog", b.Delete); err != nil {
+		return err
 	}
-	if len(b.Put) > 0 {
-		put := tx.StmtContext(rctx, st.putDialog)
-		for i, v := range b.Put {
+	return execRows(ctx, tx, st.putDialog, "put dialog", b.Put,
+		func(v *dialog.Record) string { return strconv.Quote(v.ID) },
+		func(i int, v *dialog.Record, row []any) ([]any, error) {
 			if err := check.Dialog(v); err != nil {
-				return check.PutError("dialog", i, err)
-			}
-			if err := ctx.Err(); err != nil {
-				return err
+				return nil, check.PutError("dialog", i, err)
 			}
 			callerRoute, err := sqlcol.Strings(v.CallerRoute)
 			if err != nil {
-				return fmt.Errorf("put dialog %q: caller route: %w", v.ID, err)
+				return nil, fmt.Errorf("put dialog %q: caller route: %w", v.ID, err)
 			}
 			calleeRoute, err := sqlcol.Strings(v.CalleeRoute)
 			if err != nil {
-				return fmt.Errorf("put dialog %q: callee route: %w", v.ID, err)
+				return nil, fmt.Errorf("put dialog %q: callee route: %w", v.ID, err)
 			}
-			_, err = put.ExecContext(rctx, v.ID, v.CallID, int64(v.Branch), v.CallerTag, v.CalleeTag,
+			return append(row, v.ID, v.CallID, int64(v.Branch), v.CallerTag, v.CalleeTag,
 				v.Caller.URI, v.Caller.Display, v.Caller.Target, v.Callee.URI, v.Callee.Display, v.Callee.Target,
 				string(v.State), sqlcol.Time(v.Created), sqlcol.Time(v.Confirmed), sqlcol.Time(v.Expires),
-				int64(v.CallerCSeq), int64(v.CalleeCSeq), callerRoute, calleeRoute, v.CallerDest, v.CalleeDest)
-			if err != nil {
-				return fmt.Errorf("put dialog %q: %w", v.ID, err)
-			}
-		}
-	}
-	return nil
+				int64(v.CallerCSeq), int64(v.CalleeCSeq), callerRoute, calleeRoute, v.CallerDest, v.CalleeDest), nil
+		})
 }
 
 // LoadDialogs reads every dialog, in one snapshot, in no particular

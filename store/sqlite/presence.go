@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store/internal/check"
@@ -126,98 +127,65 @@ func (s *Store) WritePresence(ctx context.Context, b *presence.Batch) error {
 }
 
 func (st *presenceStmts) write(ctx context.Context, tx *sql.Tx, b *presence.Batch) error {
-	// Each row is a short statement, so the rows run with a context that
-	// cannot be cancelled, and ctx is checked between rows instead: with a
-	// cancellable context the driver starts a goroutine per statement to
-	// interrupt it. A cancelled ctx still rolls the transaction back.
-	rctx := context.WithoutCancel(ctx)
-	if len(b.DeletePublications) > 0 {
-		del := tx.StmtContext(rctx, st.deletePublication)
-		for _, k := range b.DeletePublications {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if _, err := del.ExecContext(rctx, k.ID); err != nil {
-				return fmt.Errorf("delete publication %q: %w", k.ID, err)
-			}
-		}
+	err := execRows(ctx, tx, st.deletePublication, "delete publication", b.DeletePublications,
+		func(k presence.PublicationKey) string { return strconv.Quote(k.ID) },
+		func(_ int, k presence.PublicationKey, row []any) ([]any, error) { return append(row, k.ID), nil })
+	if err != nil {
+		return err
 	}
-	if len(b.PutPublications) > 0 {
-		put := tx.StmtContext(rctx, st.putPublication)
-		for i, p := range b.PutPublications {
+	err = execRows(ctx, tx, st.putPublication, "put publication", b.PutPublications,
+		func(p *presence.Publication) string { return strconv.Quote(p.ID) },
+		func(i int, p *presence.Publication, row []any) ([]any, error) {
 			if err := check.Publication(p); err != nil {
-				return check.PutError("publication", i, err)
+				return nil, check.PutError("publication", i, err)
 			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			_, err := put.ExecContext(rctx, p.ID, p.Presentity, p.Event, p.ETag,
-				sqlcol.Time(p.Expires), sqlcol.Time(p.Updated), p.ContentType, sqlcol.Bytes(p.Body), p.Sender)
-			if err != nil {
-				return fmt.Errorf("put publication %q: %w", p.ID, err)
-			}
-		}
+			return append(row, p.ID, p.Presentity, p.Event, p.ETag,
+				sqlcol.Time(p.Expires), sqlcol.Time(p.Updated), p.ContentType, sqlcol.Bytes(p.Body), p.Sender), nil
+		})
+	if err != nil {
+		return err
 	}
-	if len(b.DeleteSubscriptions) > 0 {
-		del := tx.StmtContext(rctx, st.deleteSubscription)
-		for _, id := range b.DeleteSubscriptions {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if _, err := del.ExecContext(rctx, id); err != nil {
-				return fmt.Errorf("delete subscription %q: %w", id, err)
-			}
-		}
+	if err := deleteByID(ctx, tx, st.deleteSubscription, "delete subscription", b.DeleteSubscriptions); err != nil {
+		return err
 	}
-	if len(b.PutSubscriptions) > 0 {
-		put := tx.StmtContext(rctx, st.putSubscription)
-		for i, s := range b.PutSubscriptions {
+	err = execRows(ctx, tx, st.putSubscription, "put subscription", b.PutSubscriptions,
+		func(s *presence.Subscription) string { return strconv.Quote(s.ID) },
+		func(i int, s *presence.Subscription, row []any) ([]any, error) {
 			if err := check.Subscription(s); err != nil {
-				return check.PutError("subscription", i, err)
-			}
-			if err := ctx.Err(); err != nil {
-				return err
+				return nil, check.PutError("subscription", i, err)
 			}
 			routes, err := sqlcol.Strings(s.RouteSet)
 			if err != nil {
-				return fmt.Errorf("put subscription %q: %w", s.ID, err)
+				return nil, fmt.Errorf("put subscription %q: %w", s.ID, err)
 			}
-			_, err = put.ExecContext(rctx, s.ID, s.CallID, s.LocalTag, s.RemoteTag, s.LocalURI, s.RemoteURI,
+			return append(row, s.ID, s.CallID, s.LocalTag, s.RemoteTag, s.LocalURI, s.RemoteURI,
 				s.RemoteName, s.Presentity, s.Event, s.EventID, s.RemoteTarget, routes,
 				int64(s.LocalCSeq), int64(s.RemoteCSeq), s.Transport, s.Source,
-				sqlcol.Time(s.Created), sqlcol.Time(s.Expires), s.Status, s.Reason, int64(s.Version))
-			if err != nil {
-				return fmt.Errorf("put subscription %q: %w", s.ID, err)
-			}
-		}
+				sqlcol.Time(s.Created), sqlcol.Time(s.Expires), s.Status, s.Reason, int64(s.Version)), nil
+		})
+	if err != nil {
+		return err
 	}
-	if len(b.DeleteAuthorizations) > 0 {
-		del := tx.StmtContext(rctx, st.deleteAuthorization)
-		for _, k := range b.DeleteAuthorizations {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if _, err := del.ExecContext(rctx, k.Presentity, k.Watcher, k.Event); err != nil {
-				return fmt.Errorf("delete authorization %q %q %q: %w", k.Presentity, k.Watcher, k.Event, err)
-			}
-		}
+	authKey := func(k presence.AuthorizationKey) string {
+		return strconv.Quote(k.Presentity) + " " + strconv.Quote(k.Watcher) + " " + strconv.Quote(k.Event)
 	}
-	if len(b.PutAuthorizations) > 0 {
-		put := tx.StmtContext(rctx, st.putAuthorization)
-		for i, a := range b.PutAuthorizations {
+	err = execRows(ctx, tx, st.deleteAuthorization, "delete authorization", b.DeleteAuthorizations, authKey,
+		func(_ int, k presence.AuthorizationKey, row []any) ([]any, error) {
+			return append(row, k.Presentity, k.Watcher, k.Event), nil
+		})
+	if err != nil {
+		return err
+	}
+	return execRows(ctx, tx, st.putAuthorization, "put authorization", b.PutAuthorizations,
+		func(a *presence.Authorization) string {
+			return authKey(presence.AuthorizationKey{Presentity: a.Presentity, Watcher: a.Watcher, Event: a.Event})
+		},
+		func(i int, a *presence.Authorization, row []any) ([]any, error) {
 			if err := check.Authorization(a); err != nil {
-				return check.PutError("authorization", i, err)
+				return nil, check.PutError("authorization", i, err)
 			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			_, err := put.ExecContext(rctx, a.Presentity, a.Watcher, a.Event, a.Status, a.Reason, sqlcol.Time(a.Updated))
-			if err != nil {
-				return fmt.Errorf("put authorization %q %q %q: %w", a.Presentity, a.Watcher, a.Event, err)
-			}
-		}
-	}
-	return nil
+			return append(row, a.Presentity, a.Watcher, a.Event, a.Status, a.Reason, sqlcol.Time(a.Updated)), nil
+		})
 }
 
 // LoadPresence reads the whole presence state, in one snapshot, in no

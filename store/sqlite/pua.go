@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 
 	"github.com/presenced/presenced/pua"
 	"github.com/presenced/presenced/store/internal/check"
@@ -117,80 +118,48 @@ func (s *Store) WritePUA(ctx context.Context, b *pua.Batch) error {
 }
 
 func (st *puaStmts) write(ctx context.Context, tx *sql.Tx, b *pua.Batch) error {
-	// As in presenceStmts.write: rows run with a context that cannot be
-	// cancelled (no driver goroutine per statement), ctx is checked
-	// between rows, and a cancelled ctx rolls the transaction back.
-	rctx := context.WithoutCancel(ctx)
-	if len(b.DeletePublications) > 0 {
-		del := tx.StmtContext(rctx, st.deletePublication)
-		for _, id := range b.DeletePublications {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if _, err := del.ExecContext(rctx, id); err != nil {
-				return fmt.Errorf("delete publication %q: %w", id, err)
-			}
-		}
+	if err := deleteByID(ctx, tx, st.deletePublication, "delete publication", b.DeletePublications); err != nil {
+		return err
 	}
-	if len(b.PutPublications) > 0 {
-		put := tx.StmtContext(rctx, st.putPublication)
-		for i, p := range b.PutPublications {
+	err := execRows(ctx, tx, st.putPublication, "put publication", b.PutPublications,
+		func(p *pua.Publication) string { return strconv.Quote(p.ID) },
+		func(i int, p *pua.Publication, row []any) ([]any, error) {
 			if err := check.PUAPublication(p); err != nil {
-				return check.PutError("publication", i, err)
-			}
-			if err := ctx.Err(); err != nil {
-				return err
+				return nil, check.PutError("publication", i, err)
 			}
 			headers, err := sqlcol.Strings(p.ExtraHeaders)
 			if err != nil {
-				return fmt.Errorf("put publication %q: extra headers: %w", p.ID, err)
+				return nil, fmt.Errorf("put publication %q: extra headers: %w", p.ID, err)
 			}
-			_, err = put.ExecContext(rctx, p.ID, p.Presentity, p.Event, string(p.Source), p.OwnerID, p.ETag,
-				p.ContentType, sqlcol.Bytes(p.Body), headers, sqlcol.Time(p.Expires), sqlcol.Time(p.Desired))
-			if err != nil {
-				return fmt.Errorf("put publication %q: %w", p.ID, err)
-			}
-		}
+			return append(row, p.ID, p.Presentity, p.Event, string(p.Source), p.OwnerID, p.ETag,
+				p.ContentType, sqlcol.Bytes(p.Body), headers, sqlcol.Time(p.Expires), sqlcol.Time(p.Desired)), nil
+		})
+	if err != nil {
+		return err
 	}
-	if len(b.DeleteSubscriptions) > 0 {
-		del := tx.StmtContext(rctx, st.deleteSubscription)
-		for _, id := range b.DeleteSubscriptions {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if _, err := del.ExecContext(rctx, id); err != nil {
-				return fmt.Errorf("delete subscription %q: %w", id, err)
-			}
-		}
+	if err := deleteByID(ctx, tx, st.deleteSubscription, "delete subscription", b.DeleteSubscriptions); err != nil {
+		return err
 	}
-	if len(b.PutSubscriptions) > 0 {
-		put := tx.StmtContext(rctx, st.putSubscription)
-		for i, s := range b.PutSubscriptions {
+	return execRows(ctx, tx, st.putSubscription, "put subscription", b.PutSubscriptions,
+		func(s *pua.Subscription) string { return strconv.Quote(s.ID) },
+		func(i int, s *pua.Subscription, row []any) ([]any, error) {
 			if err := check.PUASubscription(s); err != nil {
-				return check.PutError("subscription", i, err)
-			}
-			if err := ctx.Err(); err != nil {
-				return err
+				return nil, check.PutError("subscription", i, err)
 			}
 			routes, err := sqlcol.Strings(s.RouteSet)
 			if err != nil {
-				return fmt.Errorf("put subscription %q: route set: %w", s.ID, err)
+				return nil, fmt.Errorf("put subscription %q: route set: %w", s.ID, err)
 			}
 			headers, err := sqlcol.Strings(s.ExtraHeaders)
 			if err != nil {
-				return fmt.Errorf("put subscription %q: extra headers: %w", s.ID, err)
+				return nil, fmt.Errorf("put subscription %q: extra headers: %w", s.ID, err)
 			}
-			_, err = put.ExecContext(rctx, s.ID, s.Presentity, s.To, s.Watcher, s.Event, string(s.Source),
+			return append(row, s.ID, s.Presentity, s.To, s.Watcher, s.Event, string(s.Source),
 				s.OwnerID, s.Contact, s.CallID, s.LocalTag, s.RemoteTag, routes, s.RemoteTarget,
 				int64(s.LocalCSeq), int64(s.RemoteCSeq), headers,
 				sqlcol.Time(s.Expires), sqlcol.Time(s.Desired), s.State, s.Reason,
-				sqlcol.Time(s.NotifyAt), s.NotifyContentType, sqlcol.Bytes(s.NotifyBody), s.Destination)
-			if err != nil {
-				return fmt.Errorf("put subscription %q: %w", s.ID, err)
-			}
-		}
-	}
-	return nil
+				sqlcol.Time(s.NotifyAt), s.NotifyContentType, sqlcol.Bytes(s.NotifyBody), s.Destination), nil
+		})
 }
 
 // LoadPUA reads every pua record, in one snapshot, in no particular

@@ -225,6 +225,40 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error)
 	return nil
 }
 
+// execRows runs st in tx once per item, with the arguments args appends
+// to row (or the error that refuses the item: the batch fails). The rows run
+// with a context that cannot be cancelled, since with a cancellable one
+// the driver starts a goroutine per statement to interrupt it; ctx is
+// checked between rows instead, and a cancelled ctx still rolls the
+// transaction back. A row that fails is named "what key: error".
+func execRows[T any](ctx context.Context, tx *sql.Tx, st *sql.Stmt, what string, items []T,
+	key func(T) string, args func(i int, v T, row []any) ([]any, error)) error {
+	if len(items) == 0 {
+		return nil
+	}
+	rctx := context.WithoutCancel(ctx)
+	stmt := tx.StmtContext(rctx, st)
+	var row []any // one row's arguments, reused
+	for i, v := range items {
+		var err error
+		if row, err = args(i, v, row[:0]); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(rctx, row...); err != nil {
+			return fmt.Errorf("%s %s: %w", what, key(v), err)
+		}
+	}
+	return nil
+}
+
+// deleteByID runs st, a delete by id, for each of ids.
+func deleteByID(ctx context.Context, tx *sql.Tx, st *sql.Stmt, what string, ids []string) error {
+	return execRows(ctx, tx, st, what, ids, strconv.Quote, func(_ int, id string, row []any) ([]any, error) { return append(row, id), nil })
+}
+
 // read runs fn in one read transaction on a reader connection: every
 // query in fn sees the same snapshot.
 func (s *Store) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {

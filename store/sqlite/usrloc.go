@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 
 	"github.com/presenced/presenced/store/internal/check"
 	"github.com/presenced/presenced/store/internal/migrate"
@@ -76,43 +77,23 @@ func (s *Store) WriteBindings(ctx context.Context, b *usrloc.Batch) error {
 }
 
 func (st *usrlocStmts) write(ctx context.Context, tx *sql.Tx, b *usrloc.Batch) error {
-	// As in presenceStmts.write: rows run with a context that cannot be
-	// cancelled (no driver goroutine per statement), ctx is checked
-	// between rows, and a cancelled ctx rolls the transaction back.
-	rctx := context.WithoutCancel(ctx)
-	if len(b.Delete) > 0 {
-		del := tx.StmtContext(rctx, st.deleteBinding)
-		for _, id := range b.Delete {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if _, err := del.ExecContext(rctx, id); err != nil {
-				return fmt.Errorf("delete binding %q: %w", id, err)
-			}
-		}
+	if err := deleteByID(ctx, tx, st.deleteBinding, "delete binding", b.Delete); err != nil {
+		return err
 	}
-	if len(b.Put) > 0 {
-		put := tx.StmtContext(rctx, st.putBinding)
-		for i, v := range b.Put {
+	return execRows(ctx, tx, st.putBinding, "put binding", b.Put,
+		func(v *usrloc.Binding) string { return strconv.Quote(v.ID) },
+		func(i int, v *usrloc.Binding, row []any) ([]any, error) {
 			if err := check.Binding(v); err != nil {
-				return check.PutError("binding", i, err)
-			}
-			if err := ctx.Err(); err != nil {
-				return err
+				return nil, check.PutError("binding", i, err)
 			}
 			path, err := sqlcol.Strings(v.Path)
 			if err != nil {
-				return fmt.Errorf("put binding %q: path: %w", v.ID, err)
+				return nil, fmt.Errorf("put binding %q: path: %w", v.ID, err)
 			}
-			_, err = put.ExecContext(rctx, v.ID, v.AOR, v.Contact, int64(v.Q), sqlcol.Time(v.Expires),
+			return append(row, v.ID, v.AOR, v.Contact, int64(v.Q), sqlcol.Time(v.Expires),
 				v.CallID, int64(v.CSeq), v.Instance, int64(v.RegID), path, v.Received, v.Transport,
-				v.UserAgent, sqlcol.Time(v.Updated))
-			if err != nil {
-				return fmt.Errorf("put binding %q: %w", v.ID, err)
-			}
-		}
-	}
-	return nil
+				v.UserAgent, sqlcol.Time(v.Updated)), nil
+		})
 }
 
 // LoadBindings reads every binding, in one snapshot, in no particular
