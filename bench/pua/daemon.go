@@ -19,15 +19,19 @@ import (
 	"time"
 )
 
-// daemon is one presenced process under test, with its own temporary
-// directory (config, SQLite file, log).
+// daemon is one server under test (presenced, or Kamailio: kamailio.go),
+// with its own temporary directory (config, database, log).
 type daemon struct {
-	dir    string
-	miAddr string
-	sipAdr string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    *os.File
+	kind    string // "presenced" or "kamailio"
+	dir     string
+	miAddr  string // host:port of the management API (JSON-RPC over HTTP)
+	rpcURL  string // the JSON-RPC endpoint on miAddr
+	sipAdr  string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	log     *os.File
+	procs   []int  // the processes whose CPU and memory count
+	errMark []byte // marks a log line at error level
 }
 
 // daemonOpts is what a run changes in the daemon's config.
@@ -63,25 +67,11 @@ func freePort(network string) (int, error) {
 // startDaemon writes a config into a fresh temporary directory, starts
 // the daemon and waits until its management API answers /health.
 func startDaemon(o daemonOpts) (*daemon, error) {
-	dir, err := os.MkdirTemp("", "puabench-")
+	d, err := newDaemon("presenced", "/mi", "level=ERROR")
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{dir: dir, exited: make(chan struct{})}
-	fail := func(err error) (*daemon, error) {
-		d.stop()
-		return nil, err
-	}
-	sipPort, err := freePort("udp")
-	if err != nil {
-		return fail(err)
-	}
-	miPort, err := freePort("tcp")
-	if err != nil {
-		return fail(err)
-	}
-	d.sipAdr = fmt.Sprintf("127.0.0.1:%d", sipPort)
-	d.miAddr = fmt.Sprintf("127.0.0.1:%d", miPort)
+	dir := d.dir
 	level := o.logLevel
 	if level == "" {
 		level = "warn"
@@ -96,40 +86,84 @@ func startDaemon(o daemonOpts) (*daemon, error) {
 	}
 	cfgPath := filepath.Join(dir, "presenced.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
-		return fail(err)
-	}
-	if d.log, err = os.Create(filepath.Join(dir, "server.log")); err != nil {
-		return fail(err)
+		return d.failed(err)
 	}
 	args := []string{"run", "-c", cfgPath}
 	if filepath.Base(o.bin) != "presenced" {
 		args = []string{"-c", cfgPath}
 	}
-	d.cmd = exec.Command(o.bin, append(args, o.args...)...)
+	err = d.launch(o.bin, append(args, o.args...), func() bool {
+		resp, err := http.Get("http://" + d.miAddr + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	if err != nil {
+		return d.failed(err)
+	}
+	d.procs = []int{d.pid()}
+	return d, nil
+}
+
+// newDaemon makes the temporary directory of a server of kind and picks
+// its free SIP (UDP) and management API (TCP) ports on 127.0.0.1; the
+// JSON-RPC endpoint is rpcPath on the latter, errMark marks its log lines
+// at error level.
+func newDaemon(kind, rpcPath, errMark string) (*daemon, error) {
+	dir, err := os.MkdirTemp("", "puabench-")
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{kind: kind, dir: dir, exited: make(chan struct{}), errMark: []byte(errMark)}
+	sipPort, err := freePort("udp")
+	if err == nil {
+		var miPort int
+		miPort, err = freePort("tcp")
+		d.miAddr = fmt.Sprintf("127.0.0.1:%d", miPort)
+	}
+	if err != nil {
+		d.stop()
+		return nil, err
+	}
+	d.sipAdr = fmt.Sprintf("127.0.0.1:%d", sipPort)
+	d.rpcURL = "http://" + d.miAddr + rpcPath
+	return d, nil
+}
+
+// launch starts bin with args, its output to server.log, and waits (30 s
+// at the most) until ready says it serves.
+func (d *daemon) launch(bin string, args []string, ready func() bool) error {
+	var err error
+	if d.log, err = os.Create(filepath.Join(d.dir, "server.log")); err != nil {
+		return err
+	}
+	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {
-		return fail(err)
+		return err
 	}
 	go func() { d.cmd.Wait(); close(d.exited) }()
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + d.miAddr + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return d, nil
-			}
-		}
+	for !ready() {
 		select {
 		case <-d.exited:
-			return fail(fmt.Errorf("presenced exited at start: %s", d.tail()))
+			return fmt.Errorf("%s exited at start: %s", d.kind, d.tail())
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fail(fmt.Errorf("presenced not healthy after 30 s: %s", d.tail()))
+			return fmt.Errorf("%s not ready after 30 s: %s", d.kind, d.tail())
 		}
 	}
+	return nil
+}
+
+// failed stops a daemon that could not start and returns err.
+func (d *daemon) failed(err error) (*daemon, error) {
+	d.stop()
+	return nil, err
 }
 
 func (d *daemon) pid() int { return d.cmd.Process.Pid }
@@ -161,7 +195,7 @@ func (d *daemon) stop() {
 	os.RemoveAll(d.dir)
 }
 
-// errorLines counts the lines of the daemon's log at level ERROR.
+// errorLines counts the lines of the daemon's log at error level.
 func (d *daemon) errorLines() int {
 	f, err := os.Open(filepath.Join(d.dir, "server.log"))
 	if err != nil {
@@ -172,7 +206,7 @@ func (d *daemon) errorLines() int {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if bytes.Contains(sc.Bytes(), []byte("level=ERROR")) {
+		if bytes.Contains(sc.Bytes(), d.errMark) {
 			n++
 		}
 	}
@@ -199,19 +233,44 @@ func cpuTicks(pid int) (int64, error) {
 	return u + s, nil
 }
 
-// rssKiB is VmRSS of pid.
-func rssKiB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// procsTicks is the utime+stime of pids together, in clock ticks.
+func procsTicks(pids []int) int64 {
+	var t int64
+	for _, p := range pids {
+		n, _ := cpuTicks(p)
+		t += n
+	}
+	return t
+}
+
+// procKiB is the value in kB of the line key (as "VmRSS:") of a /proc
+// file of pid (status, smaps_rollup).
+func procKiB(pid int, file, key string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, key); ok {
 			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return n
 		}
 	}
 	return 0
+}
+
+// rssKiB is VmRSS of pid.
+func rssKiB(pid int) int64 { return procKiB(pid, "status", "VmRSS:") }
+
+// memKiB is the RSS and the PSS of pids together. Kamailio's processes
+// share their shared-memory pool (-m): the sum of their RSS counts it once
+// per process, the sum of their PSS once in all.
+func memKiB(pids []int) (rss, pss int64) {
+	for _, p := range pids {
+		rss += rssKiB(p)
+		pss += procKiB(p, "smaps_rollup", "Pss:")
+	}
+	return rss, pss
 }
 
 // machineTicks is the machine's busy and total CPU time (all cores), in
@@ -293,12 +352,12 @@ type miClient struct {
 	http *http.Client
 }
 
-func newMIClient(addr string, conns int) *miClient {
+func newMIClient(url string, conns int) *miClient {
 	tr := &http.Transport{
 		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
 		IdleConnTimeout: time.Minute, DisableCompression: true,
 	}
-	return &miClient{url: "http://" + addr + "/mi", http: &http.Client{Transport: tr}}
+	return &miClient{url: url, http: &http.Client{Transport: tr}}
 }
 
 type rpcError struct {

@@ -45,7 +45,7 @@ func hold(o options, sum *strings.Builder) error {
 		return err
 	}
 	defer d.stop()
-	c := newMIClient(d.miAddr, o.conns)
+	c := newMIClient(d.rpcURL, o.conns)
 	scrape := &http.Client{Timeout: 5 * time.Second}
 	read := func() (total, non2xx int, pua, pres int) {
 		ctx, cancel := ctxTimeout(5 * time.Second)
@@ -138,7 +138,7 @@ func hold(o options, sum *strings.Builder) error {
 	}()
 
 	logf("hold: creating %d publications at %d/s (pua.default_expires %d)", o.n, o.createRate, o.refresh)
-	r := openLoop(d.pid(), o.createRate, o.n, 1, o.conns, 60*time.Second,
+	r := openLoop(d.procs, o.createRate, o.n, 1, o.conns, 60*time.Second,
 		func(ctx context.Context, i int, sched time.Time, lat func(sched, sent time.Time)) error {
 			uri := "sip:h" + strconv.Itoa(i) + "@bench.test"
 			sent := time.Now()

@@ -60,7 +60,7 @@ type loadResult struct {
 	elapsed   time.Duration // first scheduled start to last answer
 	lat       []time.Duration
 	service   []time.Duration // from the send, without waiting for a connection
-	daemonCPU float64         // % of a core over elapsed
+	daemonCPU float64         // the server's processes, % of a core over elapsed
 	selfCPU   float64
 	otherCPU  float64 // machine busy minus daemon and this process, % of a core
 }
@@ -86,7 +86,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(
 // over conns workers; job(i) makes call i (one or several pua_publish:
 // ops is how many calls a job makes, and rate counts calls). It waits for
 // every answer, at most drain past the last scheduled start.
-func openLoop(pid int, rate, calls, ops, conns int, drain time.Duration,
+func openLoop(pids []int, rate, calls, ops, conns int, drain time.Duration,
 	job func(ctx context.Context, i int, sched time.Time, lat func(sched, sent time.Time)) error) *loadResult {
 	res := &loadResult{target: rate, calls: calls}
 	jobs := calls / ops
@@ -101,7 +101,7 @@ func openLoop(pid int, rate, calls, ops, conns int, drain time.Duration,
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(float64(jobs)/float64(rate)*float64(ops)*float64(time.Second))+drain)
 	defer cancel()
 
-	d0, _ := cpuTicks(pid)
+	d0 := procsTicks(pids)
 	s0 := selfTicks()
 	m0, _ := machineTicks()
 	start := time.Now().Add(20 * time.Millisecond)
@@ -146,7 +146,7 @@ func openLoop(pid int, rate, calls, ops, conns int, drain time.Duration,
 	}
 	close(ch)
 	wg.Wait()
-	d1, _ := cpuTicks(pid)
+	d1 := procsTicks(pids)
 	s1 := selfTicks()
 	m1, _ := machineTicks()
 	res.ok, res.errs = int(ok.Load()), int(errs.Load())

@@ -13,6 +13,10 @@
 //     call's scheduled start, so time spent waiting for a free connection
 //     counts. After each step the publications held are counted through
 //     pua_list and presence_list.
+//     With -servers presenced,kamailio the ladder also drives the peer,
+//     Kamailio 5.6's pua.publish (pua_rpc over jsonrpcs/xhttp, publishing
+//     to its own presence server: kamailio/pua.cfg), the servers
+//     interleaved at every rate, each on a fresh process.
 //   - hold: N publications kept refreshed ("expires" -1, pua.default_expires
 //     set to -refresh), then the daemon's CPU and RSS sampled every second
 //     for -observe seconds; refresh bursts are told apart from the quiet
@@ -54,6 +58,23 @@ type options struct {
 	quietPct   float64
 	quietMax   time.Duration
 	attempts   int
+	servers    []string
+	kam        kamOpts
+}
+
+// target is one server of a ladder: presenced on a store, or Kamailio
+// (its store is memory: kamailio/pua.cfg).
+type target struct{ server, store string }
+
+func (t target) String() string { return t.server + "/" + t.store }
+
+// label names the target in file names: the store alone for presenced
+// (as the ladders before Kamailio joined them), else the server.
+func (t target) label() string {
+	if t.server == "presenced" {
+		return t.store
+	}
+	return t.server
 }
 
 func main() {
@@ -65,12 +86,19 @@ func main() {
 
 func run() error {
 	var o options
-	var stores, rates string
+	var stores, rates, servers string
 	flag.StringVar(&o.bin, "bin", "", "presenced binary (required)")
 	flag.StringVar(&o.profBin, "profiled", "", "bench/profile binary: run the daemon under it and write CPU profiles to -profile-dir")
 	flag.StringVar(&o.profDir, "profile-dir", "", "directory for CPU profiles (with -profiled)")
 	flag.StringVar(&o.mode, "mode", "throughput,hold", "parts to run: throughput, hold (comma separated)")
-	flag.StringVar(&stores, "stores", "sqlite,memory", "store backends for the throughput ladder")
+	flag.StringVar(&stores, "stores", "sqlite,memory", "presenced's store backends for the throughput ladder")
+	flag.StringVar(&servers, "servers", "presenced", "servers of the throughput ladder: presenced, kamailio (comma separated; both: one ladder, interleaved)")
+	flag.StringVar(&o.kam.bin, "kamailio", "kamailio", "Kamailio binary")
+	flag.StringVar(&o.kam.cfg, "kamailio-cfg", "bench/pua/kamailio/pua.cfg", "Kamailio config")
+	flag.IntVar(&o.kam.children, "kam-children", 4, "Kamailio UDP (SIP) workers")
+	flag.IntVar(&o.kam.tcpChildren, "kam-tcp-children", 4, "Kamailio TCP (HTTP JSON-RPC) workers")
+	flag.IntVar(&o.kam.shmMiB, "kam-shm", 512, "Kamailio shared memory, MiB (-m)")
+	flag.IntVar(&o.kam.pkgMiB, "kam-pkg", 64, "Kamailio private memory per process, MiB (-M)")
 	flag.StringVar(&rates, "rates", "2000,3000,4000,5000,6000,7000,8000", "throughput ladder, pua_publish calls per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of a ladder step")
 	flag.IntVar(&o.conns, "conns", 256, "HTTP connections (most calls in flight)")
@@ -89,9 +117,16 @@ func run() error {
 	if o.bin == "" {
 		return errors.New("-bin is required (bench/pua/run.sh builds it)")
 	}
-	for _, s := range strings.Split(stores, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			o.stores = append(o.stores, s)
+	o.stores = list(stores)
+	o.servers = list(servers)
+	var withKam bool
+	for _, s := range o.servers {
+		switch s {
+		case "presenced":
+		case "kamailio":
+			withKam = true
+		default:
+			return fmt.Errorf("unknown server %q (presenced, kamailio)", s)
 		}
 	}
 	for _, s := range strings.FieldsFunc(rates, func(r rune) bool { return r == ',' || r == ' ' }) {
@@ -113,8 +148,8 @@ func run() error {
 	for _, m := range strings.Split(o.mode, ",") {
 		switch strings.TrimSpace(m) {
 		case "throughput":
-			for _, st := range o.stores {
-				if err := locked(o.lock, func() error { return ladder(o, st, &sum) }); err != nil {
+			for _, ts := range ladders(o, withKam) {
+				if err := locked(o.lock, func() error { return ladder(o, ts, &sum) }); err != nil {
 					return err
 				}
 			}
@@ -131,6 +166,38 @@ func run() error {
 		return os.WriteFile(filepath.Join(o.out, "summary.txt"), []byte(sum.String()), 0o644)
 	}
 	return nil
+}
+
+// ladders are the throughput ladders to run: one per store of presenced
+// alone; with Kamailio, one with all of them and Kamailio.
+func ladders(o options, withKam bool) [][]target {
+	var all []target
+	for _, s := range o.servers {
+		if s == "kamailio" {
+			continue
+		}
+		for _, st := range o.stores {
+			all = append(all, target{"presenced", st})
+		}
+	}
+	if !withKam {
+		var out [][]target
+		for _, t := range all {
+			out = append(out, []target{t})
+		}
+		return out
+	}
+	return [][]target{append(all, target{"kamailio", "memory"})}
+}
+
+func list(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // locked runs f holding an exclusive flock on path.

@@ -2,7 +2,9 @@
 # bench/pua/run.sh - the pua_mi benchmark: builds presenced (from the
 # committed HEAD, or the working tree with --worktree), the harness and its
 # profiling wrapper, then runs the harness; every argument after the options
-# goes to it (bench/pua/run.sh -- -h lists them).
+# goes to it (bench/pua/run.sh -- -h lists them). With `-servers
+# presenced,kamailio` the harness also runs the peer, Kamailio 5.6 with
+# bench/pua/kamailio/pua.cfg (this checkout's), interleaved with presenced.
 #
 #   bench/pua/run.sh [--out DIR] [--label NAME] [--worktree] [--profile] [--bin-dir DIR] [-- HARNESS FLAGS]
 #
@@ -30,7 +32,7 @@ while [ $# -gt 0 ]; do
 	--profile) PROFILE=1; shift;;
 	--bin-dir) BINDIR=$2; shift 2;;
 	--) shift; break;;
-	-h|--help) sed -n '2,12p' "$0"; exit 0;;
+	-h|--help) sed -n '2,15p' "$0"; exit 0;;
 	*) break;;
 	esac
 done
@@ -88,6 +90,7 @@ fi
 	echo "cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 	echo "memory: $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
 	echo "tmpdir: ${TMPDIR:-/tmp} ($(df -T "${TMPDIR:-/tmp}" | awk 'NR==2 {print $2}'))"
+	echo "kamailio: $(${KAMAILIO:-kamailio} -v 2>/dev/null | head -1) (used with -servers ...kamailio)"
 	echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "command: bench/pua/run.sh $ALLARGS"
 } > "$OUT/env.txt"
@@ -99,7 +102,8 @@ if [ "$PROFILE" = 1 ]; then
 fi
 
 set +e
-"$BIN/puabench" -bin "$BIN/presenced" -out "$OUT" "${PROF[@]}" "$@" 2> >(tee "$OUT/run.log" >&2) &
+"$BIN/puabench" -bin "$BIN/presenced" -out "$OUT" "${PROF[@]}" \
+	-kamailio "${KAMAILIO:-kamailio}" -kamailio-cfg "$REPO/bench/pua/kamailio/pua.cfg" "$@" 2> >(tee "$OUT/run.log" >&2) &
 CHILD=$!
 wait "$CHILD"
 rc=$?
