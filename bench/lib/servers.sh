@@ -60,14 +60,16 @@ prepare_presenced() {
 	PRES_READY=1
 }
 
-# writes the presenced config of one start into $PRES_RUN/presenced.yaml
+# writes the presenced config of one start into $PRES_RUN/presenced.yaml;
+# a driver that sources this file adds its modules' sections in
+# PRES_EXTRA_CONFIG (YAML, appended as is)
 write_presenced_config() {
 	local dbdir=${PRES_DB_DIR:-$PRES_RUN}
 	local db="$dbdir/presenced-$$-$RANDOM.db"
 	rm -f "$db" "$db-wal" "$db-shm"
 	echo "$db" > "$PRES_RUN/dbfile"
 	cat > "$PRES_RUN/presenced.yaml" <<EOF
-# written by bench/run.sh for one benchmark step
+# written by ${BENCH_DRIVER:-bench/run.sh} for one benchmark step
 log:
   level: $PRES_LOG
 sip:
@@ -78,6 +80,7 @@ store:
 mi:
   enabled: true
   listen: 127.0.0.1:$MI_PORT
+${PRES_EXTRA_CONFIG:-}
 EOF
 }
 

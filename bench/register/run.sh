@@ -12,7 +12,8 @@
 #   start_kamailio          Kamailio with bench/register/kamailio/full.cfg and
 #                           a fresh sqlite database created as
 #                           /work/shared/peers/kamailio/start-full.sh does
-#   write_presenced_config  registrar, usrloc, pua, pua_usrloc, presence on
+#   PRES_EXTRA_CONFIG       (for lib/servers.sh's write_presenced_config)
+#                           registrar, usrloc, pua, pua_usrloc, presence on
 #   server_subs             (hold rows) publications / AORs held by the server
 #   start_server/stop_server  wrapped: before each stop the server's own
 #                           counters of REGISTERs and PUBLISHes are written to
@@ -193,24 +194,8 @@ start_kamailio() {  # $1 = step dir
 	SRV_PID=$!
 }
 
-write_presenced_config() {
-	local dbdir=${PRES_DB_DIR:-$PRES_RUN}
-	local db="$dbdir/presenced-$$-$RANDOM.db"
-	rm -f "$db" "$db-wal" "$db-shm"
-	echo "$db" > "$PRES_RUN/dbfile"
-	cat > "$PRES_RUN/presenced.yaml" <<EOF
-# written by bench/register/run.sh for one benchmark step
-log:
-  level: $PRES_LOG
-sip:
-  listen: ["udp:$T_HOST:$T_PORT"]
-store:
-  backend: $PRES_STORE
-  path: $db
-mi:
-  enabled: true
-  listen: 127.0.0.1:$MI_PORT
-presence:
+BENCH_DRIVER=bench/register/run.sh
+PRES_EXTRA_CONFIG='presence:
   enabled: true
 pua:
   enabled: true
@@ -221,9 +206,7 @@ registrar:
 pua_usrloc:
   enabled: true
   publish:
-    mode: all
-EOF
-}
+    mode: all'
 
 # "name value" lines of presenced's metrics whose name starts with one of $@
 pres_metrics() {
