@@ -88,8 +88,8 @@ func (a Args) declared(name string) bool {
 	return slices.ContainsFunc(a.params, func(p Param) bool { return p.Name == name })
 }
 
-// get returns the raw value of name, or an error when the command reads a
-// param it did not declare (a bug: -32603).
+// get returns the decoded value of name, or an error when the command
+// reads a param it did not declare (a bug: -32603).
 func (a Args) get(name string) (any, bool, *Error) {
 	if !a.declared(name) {
 		return nil, false, Errorf(CodeInternalError, "command reads undeclared param %q", name)
