@@ -97,7 +97,7 @@ func run() error {
 	flag.StringVar(&o.kam.cfg, "kamailio-cfg", "bench/pua/kamailio/pua.cfg", "Kamailio config")
 	flag.IntVar(&o.kam.children, "kam-children", 4, "Kamailio UDP (SIP) workers")
 	flag.IntVar(&o.kam.tcpChildren, "kam-tcp-children", 4, "Kamailio TCP (HTTP JSON-RPC) workers")
-	flag.IntVar(&o.kam.shmMiB, "kam-shm", 512, "Kamailio shared memory, MiB (-m)")
+	flag.IntVar(&o.kam.shmMiB, "kam-shm", 2048, "Kamailio shared memory, MiB (-m); its records, transactions and delayed RPC replies live there")
 	flag.IntVar(&o.kam.pkgMiB, "kam-pkg", 64, "Kamailio private memory per process, MiB (-M)")
 	flag.StringVar(&rates, "rates", "2000,3000,4000,5000,6000,7000,8000", "throughput ladder, pua_publish calls per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of a ladder step")
