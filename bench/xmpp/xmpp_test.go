@@ -1,29 +1,46 @@
 // Package xmppbench measures the SIP-XMPP gateway: N XMPP users on a real
-// Prosody and N SIP users cross-subscribed through a presenced daemon
-// (a separate process, built from ./cmd/presenced, so that its CPU and
-// memory are its own), then status changes both ways at a fixed rate,
-// each timed from the change to its arrival on the other side.
+// Prosody and N SIP users cross-subscribed through a gateway, then status
+// changes both ways at a fixed rate, each timed from the change to its
+// arrival on the other side. The gateways, one after the other on the
+// same Prosody in one run (sub-benchmarks Gateway/presenced and
+// Gateway/kamailio): a presenced daemon (a separate process, built from
+// ./cmd/presenced, so that its CPU and memory are its own), and the peer,
+// Kamailio 5.6 with presence + pua + xmpp + pua_xmpp (kamailio/xmpp.cfg,
+// kamailio/README.md).
 //
 //	go test ./bench/xmpp -run XXX -bench Gateway -benchtime 1x -timeout 30m
 //
-// The results are printed on lines starting "xmpp bench:".
+// The results are printed on lines starting "xmpp bench: <server>:".
 //
-// Environment: BENCH_XMPP_USERS (pairs, default 1000), BENCH_XMPP_RATE
+// Environment: BENCH_XMPP_SERVER (presenced, kamailio or both, default
+// both), BENCH_XMPP_USERS (pairs, default 1000), BENCH_XMPP_KAMAILIO_USERS
+// (pairs for Kamailio, default BENCH_XMPP_USERS), BENCH_XMPP_RATE
 // (status changes a second, both directions together, default 200),
 // BENCH_XMPP_SECONDS (measurement, default 30), BENCH_XMPP_STORE (memory
-// or sqlite, default sqlite), BENCH_XMPP_PROSODY_NODELAY (set: Prosody
-// with Nagle's algorithm off and opportunistic writes), BENCH_XMPP_PROSODY_GC
-// (Prosody's Lua collector mode: incremental or generational),
-// BENCH_XMPP_DAEMON_LOG (a file to keep the daemon's log in; with
-// GODEBUG=gctrace=1 it shows the daemon's garbage collections).
+// or sqlite, default sqlite; presenced), BENCH_XMPP_PROSODY_NODELAY (set:
+// Prosody with Nagle's algorithm off and opportunistic writes),
+// BENCH_XMPP_PROSODY_GC (Prosody's Lua collector mode: incremental or
+// generational), BENCH_XMPP_DAEMON_LOG (a file to keep the daemon's log
+// in; with GODEBUG=gctrace=1 it shows the daemon's garbage collections),
+// BENCH_XMPP_KAMAILIO_LOG (a file to keep Kamailio's log in),
+// BENCH_XMPP_KAMAILIO_DEBUG (set: Kamailio logs at debug level),
+// BENCH_XMPP_KAMAILIO_STOCK (set: Kamailio without the shim
+// kamailio/attsfix.c, with which its xmpp module dies at the first XML
+// element).
 //
-// Pair i is XMPP user x<i>@example.com and SIP user
+// Pair i is XMPP user x<i>@example.com (k<i> for Kamailio) and SIP user
 // sip:s<i>@sip.example.com: x<i> subscribes to s<i> over XMPP (a SIP
-// subscription of the gateway), s<i> subscribes to sip:x<i>@example.com
-// over SIP (pending until x<i> accepts the XMPP request the gateway
-// makes of it). A change is an XMPP presence of x<i> with a unique status
-// (seen in s<i>'s NOTIFY), or a PUBLISH of s<i> with a unique note (seen
-// in x<i>'s presence).
+// subscription of the gateway), s<i> subscribes to x<i> over SIP (pending
+// until x<i> accepts the XMPP request the gateway makes of it). Each
+// gateway has its own addresses for the other side's users
+// (gateway.jidOfSIP, gateway.uriOfXMPP): presenced maps them one to one
+// (s<i>@sip.example.com, sip:x<i>@example.com), Kamailio encodes the
+// domain into the user part (s<i>*sip.example.com@kam.example.com,
+// sip:k<i>*example.com@127.0.0.1:port). A change is an XMPP presence of
+// x<i> with a unique status and the next of four <show> values (seen in
+// s<i>'s NOTIFY: as the status for presenced, as the note Kamailio makes
+// of the <show>, since it drops the status), or a PUBLISH of s<i> with a
+// unique note (seen in x<i>'s presence).
 package xmppbench
 
 import (
@@ -38,7 +55,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +72,9 @@ import (
 	"github.com/presenced/presenced/xmpp/xmpptest"
 )
 
+// sipDomain is the SIP users' domain.
+const sipDomain = "sip.example.com"
+
 func env(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -71,6 +90,40 @@ type timings struct {
 	sipToX  []time.Duration
 	control []time.Duration // XMPP to XMPP through Prosody alone
 	arrived chan struct{}
+	// expect: pair -> its pending XMPP change, recognised by the note the
+	// gateway makes of its <show> (gateway.noteOfShow)
+	expect map[int]expectation
+}
+
+type expectation struct{ note, token string }
+
+// startNote starts XMPP change token of pair i, to be recognised by note.
+func (tm *timings) startNote(i int, note, token string) {
+	tm.mu.Lock()
+	tm.expect[i] = expectation{note, token}
+	tm.mu.Unlock()
+	tm.start(token)
+}
+
+// expecting reports whether pair i has an XMPP change pending by note.
+func (tm *timings) expecting(i int) bool {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	_, ok := tm.expect[i]
+	return ok
+}
+
+// arriveNote times pair i's pending change if note is its note.
+func (tm *timings) arriveNote(i int, note string, at time.Time) {
+	tm.mu.Lock()
+	e, ok := tm.expect[i]
+	if ok && e.note == note {
+		delete(tm.expect, i)
+	}
+	tm.mu.Unlock()
+	if ok && e.note == note {
+		tm.arrive(e.token, at)
+	}
 }
 
 func (tm *timings) start(token string) {
@@ -113,6 +166,7 @@ type sipSide struct {
 	stack  *sipnet.Stack
 	daemon netip.AddrPort
 	tm     *timings
+	target func(i int) string // the SIP URI of s<i>'s XMPP buddy
 
 	mu     sync.Mutex
 	byCall map[string]int // subscription Call-ID -> pair
@@ -154,6 +208,8 @@ func (s *sipSide) onNotify(tx *sipnet.ServerTx) {
 	}
 	if strings.HasPrefix(note, "x") {
 		s.tm.arrive(note, now)
+	} else {
+		s.tm.arriveNote(i, note, now)
 	}
 }
 
@@ -181,7 +237,7 @@ func (s *sipSide) request(method sip.RequestMethod, ruri, from, callID string, h
 
 // publish sends s<i>'s state with note, keeping the entity-tag.
 func (s *sipSide) publish(ctx context.Context, i int, note string) error {
-	pres := fmt.Sprintf("sip:s%d@sip.example.com", i)
+	pres := fmt.Sprintf("sip:s%d@%s", i, sipDomain)
 	s.mu.Lock()
 	etag := s.etag[i]
 	s.mu.Unlock()
@@ -205,73 +261,28 @@ func (s *sipSide) publish(ctx context.Context, i int, note string) error {
 	return nil
 }
 
-// subscribe makes s<i> watch x<i>.
+// subscribe makes s<i> watch its XMPP buddy.
 func (s *sipSide) subscribe(ctx context.Context, i int) error {
 	cid := fmt.Sprintf("b%d-%x", i, rand.Uint64())
 	s.mu.Lock()
 	s.byCall[cid] = i
 	s.mu.Unlock()
 	ct := s.stack.ContactURI("udp", fmt.Sprintf("s%d", i))
-	req := s.request(sip.SUBSCRIBE, fmt.Sprintf("sip:x%d@example.com", i), fmt.Sprintf("sip:s%d@sip.example.com", i), cid,
+	req := s.request(sip.SUBSCRIBE, s.target(i), fmt.Sprintf("sip:s%d@%s", i, sipDomain), cid,
 		map[string]string{"Event": "presence", "Expires": "3600", "Contact": "<" + ct.String() + ">"}, nil)
 	res, err := s.stack.Do(ctx, req, sipnet.SendOptions{Destination: s.daemon})
 	if err != nil {
 		return err
 	}
 	if res.StatusCode != 200 {
-		return fmt.Errorf("subscribe x%d: %d", i, res.StatusCode)
+		return fmt.Errorf("subscribe %s: %d", s.target(i), res.StatusCode)
 	}
 	return nil
 }
 
-// daemon is the presenced process.
-type daemon struct {
-	cmd  *exec.Cmd
-	sip  netip.AddrPort
-	mi   string
-	done chan struct{}
-}
-
-// cpu returns the process's user+system CPU time.
-func (d *daemon) cpu(b *testing.B) time.Duration { return cpuOf(b, d.cmd.Process.Pid) }
-
-// cpuOf returns a process's user+system CPU time.
-func cpuOf(b *testing.B, pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
-// memory returns VmRSS and VmHWM in MiB.
-func (d *daemon) memory(b *testing.B) (rss, peak float64) {
-	fh, err := os.Open(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
-		}
-	}
-	return rss, peak
-}
-
-func startDaemon(b *testing.B, s *testpeer.ProsodyServer, store string) *daemon {
+// startDaemon builds ./cmd/presenced and runs it as its own process with
+// the gateway's component on s, stopped at the end of b.
+func startDaemon(b *testing.B, s *testpeer.ProsodyServer, store string) *gateway {
 	b.Helper()
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "presenced")
@@ -324,20 +335,20 @@ pua_xmpp:
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, sip: netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", sipPort)), mi: fmt.Sprintf("127.0.0.1:%d", miPort), done: make(chan struct{})}
+	done := make(chan struct{})
 	// Owned by the benchmark: ends when the daemon exits (cleanup).
 	go func() {
 		_ = cmd.Wait()
 		logf.Close()
-		close(d.done)
+		close(done)
 	}()
 	b.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-d.done:
+		case <-done:
 		case <-time.After(20 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-d.done
+			<-done
 		}
 		if path := os.Getenv("BENCH_XMPP_DAEMON_LOG"); path != "" {
 			log, _ := os.ReadFile(logf.Name())
@@ -348,17 +359,40 @@ pua_xmpp:
 			b.Logf("presenced log:\n%s", log)
 		}
 	})
+	sip := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", sipPort))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if code, err := testpeer.PingOptions(d.sip.String(), 200*time.Millisecond); err == nil && code == 200 {
+		if code, err := testpeer.PingOptions(sip.String(), 200*time.Millisecond); err == nil && code == 200 {
 			break
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("presenced did not answer OPTIONS on %s", d.sip)
+			b.Fatalf("presenced did not answer OPTIONS on %s", sip)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return d
+	mi := fmt.Sprintf("127.0.0.1:%d", miPort)
+	return &gateway{
+		name:      "presenced",
+		store:     store,
+		sip:       sip,
+		pgid:      cmd.Process.Pid,
+		jidOfSIP:  func(user string) string { return user + "@" + s.ComponentDomain },
+		uriOfXMPP: func(user string) string { return "sip:" + user + "@" + s.Domain },
+		inside: func(b *testing.B) func(report func(string, ...any)) {
+			pub0, wr0 := histogram(b, mi, "presenced_pua_xmpp_publish_seconds"), histogram(b, mi, "presenced_xmpp_write_seconds")
+			return func(report func(string, ...any)) {
+				pub1, wr1 := histogram(b, mi, "presenced_pua_xmpp_publish_seconds"), histogram(b, mi, "presenced_xmpp_write_seconds")
+				for _, h := range []struct {
+					name          string
+					before, after map[float64]float64
+				}{{"in the daemon, XMPP presence to PUBLISH 2xx", pub0, pub1}, {"in the daemon, stanza queued to written", wr0, wr1}} {
+					p50, n := quantile(h.before, h.after, 0.5)
+					p99, _ := quantile(h.before, h.after, 0.99)
+					report("%s: %.0f observations, p50 %.2f ms, p99 %.2f ms (from histogram buckets)", h.name, n, ms(p50), ms(p99))
+				}
+			}
+		},
+	}
 }
 
 // histogram reads the cumulative buckets (le -> count) of a histogram
@@ -460,22 +494,39 @@ func parallel(n, k int, f func(i int) error) error {
 	return first
 }
 
+// servers returns the servers that BENCH_XMPP_SERVER selects.
+func servers(b *testing.B) []string {
+	switch v := os.Getenv("BENCH_XMPP_SERVER"); v {
+	case "", "both":
+		return []string{"presenced", "kamailio"}
+	case "presenced", "kamailio":
+		return []string{v}
+	default:
+		b.Fatalf("BENCH_XMPP_SERVER=%q: want presenced, kamailio or both", v)
+		return nil
+	}
+}
+
+// userPrefix names each server's XMPP users (<prefix><i>@example.com),
+// so that one server's rosters do not send presence to the other's
+// component.
+var userPrefix = map[string]string{"presenced": "x", "kamailio": "k"}
+
 func BenchmarkGateway(b *testing.B) {
 	n := env("BENCH_XMPP_USERS", 1000)
-	rate := env("BENCH_XMPP_RATE", 200)
-	seconds := env("BENCH_XMPP_SECONDS", 30)
-	store := os.Getenv("BENCH_XMPP_STORE")
-	if store == "" {
-		store = "sqlite"
+	which := servers(b)
+	pairs := map[string]int{"presenced": n, "kamailio": env("BENCH_XMPP_KAMAILIO_USERS", n)}
+	users := map[string]string{"ctl0": "pw", "ctl1": "pw"}
+	for _, name := range which {
+		for i := range pairs[name] {
+			users[fmt.Sprintf("%s%d", userPrefix[name], i)] = "pw"
+		}
 	}
-	users := map[string]string{}
-	for i := range n {
-		users[fmt.Sprintf("x%d", i)] = "pw"
-	}
-	users["ctl0"], users["ctl1"] = "pw", "pw"
 	t0 := time.Now()
-	s := testpeer.Prosody(b, testpeer.ProsodyOptions{Users: users})
-	b.Logf("prosody with %d users in %v", n, time.Since(t0).Round(time.Second))
+	const secret = "gw-secret"
+	s := testpeer.Prosody(b, testpeer.ProsodyOptions{Users: users, ComponentSecret: secret,
+		MoreComponents: map[string]string{kamailioDomain: secret}})
+	b.Logf("prosody with %d users in %v", len(users), time.Since(t0).Round(time.Second))
 	var tuning []string
 	if os.Getenv("BENCH_XMPP_PROSODY_NODELAY") != "" {
 		// Prosody leaves Nagle's algorithm on and writes on the next loop
@@ -497,14 +548,38 @@ func BenchmarkGateway(b *testing.B) {
 		xmpptest.RestartProsody(b, s, syscall.SIGTERM)
 		b.Logf("prosody restarted with %s", strings.Join(tuning, "; "))
 	}
-	d := startDaemon(b, s, store)
+	for _, name := range which {
+		b.Run(name, func(b *testing.B) { runGateway(b, s, name, pairs[name]) })
+	}
+}
+
+// runGateway starts one server, cross-subscribes n pairs through it and
+// measures status changes both ways.
+func runGateway(b *testing.B, s *testpeer.ProsodyServer, name string, n int) {
+	rate := env("BENCH_XMPP_RATE", 200)
+	seconds := env("BENCH_XMPP_SECONDS", 30)
+	store := os.Getenv("BENCH_XMPP_STORE")
+	if store == "" {
+		store = "sqlite"
+	}
+	// The results go to stdout: benchmark logs are truncated.
+	report := func(format string, a ...any) { fmt.Printf("xmpp bench: "+name+": "+format+"\n", a...) }
+	var gw *gateway
+	if name == "kamailio" {
+		gw = startKamailio(b, s)
+	} else {
+		gw = startDaemon(b, s, store)
+	}
+	mem := samplePeaks(gw.pgid)
 	roots, err := s.CertPool()
 	if err != nil {
 		b.Fatal(err)
 	}
+	xmppUser := func(i int) string { return fmt.Sprintf("%s%d", userPrefix[name], i) }
+	sipUser := func(i int) string { return fmt.Sprintf("s%d", i) }
 
 	// The SIP side.
-	tm := &timings{sent: map[string]time.Time{}, arrived: make(chan struct{}, 1)}
+	tm := &timings{sent: map[string]time.Time{}, arrived: make(chan struct{}, 1), expect: map[int]expectation{}}
 	scfg := sipnet.Default()
 	scfg.Listen = []string{"udp:127.0.0.1:0"}
 	scfg.UDPReceiveBuffer = 8 << 20
@@ -512,7 +587,8 @@ func BenchmarkGateway(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ss := &sipSide{stack: stack, daemon: d.sip, tm: tm, byCall: map[string]int{}, active: map[int]bool{}, etag: map[int]string{}, notify: make(chan struct{}, 1)}
+	ss := &sipSide{stack: stack, daemon: gw.sip, tm: tm, byCall: map[string]int{}, active: map[int]bool{}, etag: map[int]string{}, notify: make(chan struct{}, 1),
+		target: func(i int) string { return gw.uriOfXMPP(xmppUser(i)) }}
 	stack.Handle(sip.NOTIFY, ss.onNotify)
 	if err := stack.Start(context.Background()); err != nil {
 		b.Fatal(err)
@@ -523,8 +599,8 @@ func BenchmarkGateway(b *testing.B) {
 		_ = stack.Stop(ctx)
 	})
 
-	// The XMPP side: x<i> accepts s<i>'s request, and times s<i>'s
-	// changes.
+	// The XMPP side: the XMPP user of pair i accepts s<i>'s request, and
+	// times s<i>'s changes.
 	clients := make([]*xmpptest.Client, n)
 	subscribed := make([]chan struct{}, n)
 	for i := range subscribed {
@@ -534,7 +610,7 @@ func BenchmarkGateway(b *testing.B) {
 	accept := make(chan int, n)
 	stop := make(chan struct{})
 	onStanza := func(i int) func(xmpp.Stanza, time.Time) {
-		from := fmt.Sprintf("s%d@sip.example.com", i)
+		from := gw.jidOfSIP(sipUser(i))
 		return func(st xmpp.Stanza, at time.Time) {
 			p, ok := st.(xmpp.Presence)
 			if !ok || p.From != from {
@@ -557,11 +633,11 @@ func BenchmarkGateway(b *testing.B) {
 			}
 		}
 	}
-	t0 = time.Now()
+	t0 := time.Now()
 	err = parallel(n, 32, func(i int) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		c, err := xmpptest.Connect(ctx, xmpptest.Options{Addr: s.C2SAddr, Domain: s.Domain, User: fmt.Sprintf("x%d", i), Password: "pw",
+		c, err := xmpptest.Connect(ctx, xmpptest.Options{Addr: s.C2SAddr, Domain: s.Domain, User: xmppUser(i), Password: "pw",
 			Roots: roots, OnStanza: onStanza(i), NoRecord: true})
 		if err != nil {
 			return err
@@ -603,13 +679,13 @@ func BenchmarkGateway(b *testing.B) {
 		ctl[k] = c
 	}
 	acceptDone := make(chan struct{})
-	// Owned by the benchmark: ends when stop is closed below.
+	// Owned by runGateway: ends when stop is closed below.
 	go func() {
 		defer close(acceptDone)
 		for {
 			select {
 			case i := <-accept:
-				_ = clients[i].Send(xmpp.Presence{To: fmt.Sprintf("s%d@sip.example.com", i), Type: xmpp.Subscribed})
+				_ = clients[i].Send(xmpp.Presence{To: gw.jidOfSIP(sipUser(i)), Type: xmpp.Subscribed})
 			case <-stop:
 				return
 			}
@@ -628,13 +704,13 @@ func BenchmarkGateway(b *testing.B) {
 		if err := ss.publish(ctx, i, "init"); err != nil {
 			return err
 		}
-		if err := clients[i].Send(xmpp.Presence{To: fmt.Sprintf("s%d@sip.example.com", i), Type: xmpp.Subscribe}); err != nil {
+		if err := clients[i].Send(xmpp.Presence{To: gw.jidOfSIP(sipUser(i)), Type: xmpp.Subscribe}); err != nil {
 			return err
 		}
 		select {
 		case <-subscribed[i]:
 		case <-ctx.Done():
-			return fmt.Errorf("x%d: no subscribed from s%d", i, i)
+			return fmt.Errorf("%s: no subscribed from %s", xmppUser(i), gw.jidOfSIP(sipUser(i)))
 		}
 		return ss.subscribe(ctx, i)
 	})
@@ -658,11 +734,11 @@ func BenchmarkGateway(b *testing.B) {
 		}
 	}
 	setup := time.Since(t0)
-	runtime.GC()
-	rssIdle, _ := d.memory(b)
-	b.Logf("%d pairs cross-subscribed in %v; daemon RSS %.1f MiB", n, setup.Round(time.Millisecond), rssIdle)
+	idle := groupUsage(gw.pgid)
+	b.Logf("%d pairs cross-subscribed in %v; %s RSS %.1f MiB, PSS %.1f MiB", n, setup.Round(time.Millisecond), name, idle.rss, idle.pss)
 
-	// Status changes at rate, alternating directions, on random pairs.
+	// Status changes at rate, alternating directions, on random pairs;
+	// each pair's XMPP user goes through the four <show> values in turn.
 	var locks = make([]sync.Mutex, n)
 	pubs := make(chan [2]int, 1024)
 	var wg sync.WaitGroup
@@ -684,11 +760,15 @@ func BenchmarkGateway(b *testing.B) {
 			}
 		}()
 	}
-	pub0, wr0 := histogram(b, d.mi, "presenced_pua_xmpp_publish_seconds"), histogram(b, d.mi, "presenced_xmpp_write_seconds")
-	cpu0, pcpu0, wall0 := d.cpu(b), cpuOf(b, s.Pid), time.Now()
+	var inside func(func(string, ...any))
+	if gw.inside != nil {
+		inside = gw.inside(b)
+	}
+	use0, puse0, wall0 := groupUsage(gw.pgid), groupUsage(s.Pid), time.Now()
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	total := rate * seconds
-	shows := []string{"", xmpp.ShowAway, xmpp.ShowDND, xmpp.ShowXA, xmpp.ShowChat}
+	shows := []string{xmpp.ShowAway, xmpp.ShowDND, xmpp.ShowXA, xmpp.ShowChat}
+	turn := make([]int, n)
 	b.ResetTimer()
 	for seq := range total {
 		<-tick.C
@@ -700,15 +780,26 @@ func BenchmarkGateway(b *testing.B) {
 			}
 		}
 		i := rand.IntN(n)
-		if seq%2 == 0 {
-			token := "x" + strconv.Itoa(seq)
-			tm.start(token)
-			if err := clients[i].Presence(shows[seq/2%len(shows)], token); err != nil {
-				b.Fatal(err)
-			}
+		if seq%2 == 1 {
+			pubs <- [2]int{i, seq}
 			continue
 		}
-		pubs <- [2]int{i, seq}
+		// A pair whose previous change is recognised by its note waits
+		// for it: the next one goes to another pair.
+		for try := 0; gw.noteOfShow != nil && tm.expecting(i) && try < 100; try++ {
+			i = rand.IntN(n)
+		}
+		show := shows[turn[i]%len(shows)]
+		turn[i]++
+		token := "x" + strconv.Itoa(seq)
+		if gw.noteOfShow != nil {
+			tm.startNote(i, gw.noteOfShow(show), token)
+		} else {
+			tm.start(token)
+		}
+		if err := clients[i].Presence(show, token); err != nil {
+			b.Fatal(err)
+		}
 	}
 	tick.Stop()
 	close(pubs)
@@ -722,16 +813,14 @@ func BenchmarkGateway(b *testing.B) {
 	}
 	b.StopTimer()
 	wall := time.Since(wall0)
-	cpu := d.cpu(b) - cpu0
-	pcpu := cpuOf(b, s.Pid) - pcpu0
-	rss, peak := d.memory(b)
+	use1, puse1 := groupUsage(gw.pgid), groupUsage(s.Pid)
+	peak := mem.Stop()
+	cpu, pcpu := use1.cpu-use0.cpu, puse1.cpu-puse0.cpu
 
 	tm.mu.Lock()
 	lost := len(tm.sent)
 	x, sx, cx := tm.xToSIP, tm.sipToX, tm.control
 	tm.mu.Unlock()
-	// The results go to stdout: benchmark logs are truncated.
-	report := func(format string, a ...any) { fmt.Printf("xmpp bench: "+format+"\n", a...) }
 	report("pairs %d, rate %d/s, %d changes (and %d control messages) in %v, %d lost", n, rate, total, (total+9)/10, wall.Round(time.Millisecond), lost)
 	for _, r := range []struct {
 		name string
@@ -740,21 +829,16 @@ func BenchmarkGateway(b *testing.B) {
 		report("%s: %d changes, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms", r.name, len(r.ds),
 			ms(percentile(r.ds, 0.50)), ms(percentile(r.ds, 0.90)), ms(percentile(r.ds, 0.99)), ms(slices.Max(append([]time.Duration{0}, r.ds...))))
 	}
-	report("daemon: CPU %.1f%% of one core (%.2f s in %.1f s), RSS %.1f MiB after setup, %.1f MiB at the end, peak %.1f MiB (store %s)",
-		100*cpu.Seconds()/wall.Seconds(), cpu.Seconds(), wall.Seconds(), rssIdle, rss, peak, store)
+	report("server: CPU %.1f%% of one core (%.2f s in %.1f s); RSS %.1f MiB after setup, %.1f MiB at the end, peak %.1f MiB; PSS %.1f / %.1f / peak %.1f MiB (sum over its processes; store %s)",
+		100*cpu.Seconds()/wall.Seconds(), cpu.Seconds(), wall.Seconds(), idle.rss, use1.rss, peak.rss, idle.pss, use1.pss, peak.pss, gw.store)
 	report("prosody: CPU %.1f%% of one core", 100*pcpu.Seconds()/wall.Seconds())
-	pub1, wr1 := histogram(b, d.mi, "presenced_pua_xmpp_publish_seconds"), histogram(b, d.mi, "presenced_xmpp_write_seconds")
-	for _, h := range []struct {
-		name          string
-		before, after map[float64]float64
-	}{{"in the daemon, XMPP presence to PUBLISH 2xx", pub0, pub1}, {"in the daemon, stanza queued to written", wr0, wr1}} {
-		p50, n := quantile(h.before, h.after, 0.5)
-		p99, _ := quantile(h.before, h.after, 0.99)
-		report("%s: %.0f observations, p50 %.2f ms, p99 %.2f ms (from histogram buckets)", h.name, n, ms(p50), ms(p99))
+	if inside != nil {
+		inside(report)
 	}
 	b.ReportMetric(ms(percentile(x, 0.99)), "xmpp-to-sip-p99-ms")
 	b.ReportMetric(ms(percentile(sx, 0.99)), "sip-to-xmpp-p99-ms")
-	b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "daemon-cpu-%")
-	b.ReportMetric(peak, "daemon-peak-rss-MiB")
+	b.ReportMetric(ms(percentile(cx, 0.99)), "control-p99-ms")
+	b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "server-cpu-%")
+	b.ReportMetric(peak.pss, "server-peak-pss-MiB")
 	b.ReportMetric(float64(lost), "lost")
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,6 +29,22 @@ type KamailioOptions struct {
 	Config string
 	// Port is the SIP port on 127.0.0.1; 0 picks a free one.
 	Port int
+	// ConfigFile, when set, is a configuration of the caller's, started
+	// like "presence" (Config is then ignored): it gets the defines
+	// LISTEN, SRVADDR, DBURL (db_text copies of the Debian tables of the
+	// presence and pua modules) and CTLSOCK, plus Defines.
+	ConfigFile string
+	// Defines are more -A NAME=value defines (value as Kamailio wants it,
+	// quotes included for strings), for ConfigFile.
+	Defines map[string]string
+	// Modules are module files (e.g. "xmpp.so") that must be installed;
+	// without them the test is skipped (or fails, PRESENCED_REQUIRE_PEERS).
+	Modules []string
+	// ShmMiB and PkgMiB are Kamailio's -m and -M; default 64 and 8.
+	ShmMiB, PkgMiB int
+	// Env are more NAME=value environment variables of the server
+	// process (not of the config check), e.g. LD_PRELOAD.
+	Env []string
 }
 
 // KamailioServer is a running Kamailio.
@@ -105,19 +124,35 @@ func kamailioDBTextDir() string {
 // stops it at the end of the test.
 func Kamailio(t testing.TB, opts KamailioOptions) *KamailioServer {
 	t.Helper()
-	if opts.Config == "" {
+	if opts.Config == "" || opts.ConfigFile != "" {
 		opts.Config = "presence"
 	}
 	if opts.Config != "presence" && opts.Config != "full" {
 		t.Fatalf("kamailio: unknown config %q (want presence or full)", opts.Config)
 	}
 	bin := RequireKamailio(t, opts.Config)
+	for _, m := range opts.Modules {
+		if !hasKamailioModule(m) {
+			missing(t, fmt.Sprintf("kamailio module %s not installed (apt-get install -y %s)", m, kamailioModulePackage(m)))
+		}
+	}
 	if opts.Port == 0 {
 		opts.Port = FreePort(t, "udp+tcp")
 	}
 	dir := shortTempDir(t, "kam")
 	cfg := filepath.Join(dir, opts.Config+".cfg")
-	writeFixture(t, "testdata/kamailio/"+opts.Config+".cfg", cfg)
+	if opts.ConfigFile != "" {
+		b, err := os.ReadFile(opts.ConfigFile)
+		if err != nil {
+			t.Fatalf("kamailio: %v", err)
+		}
+		cfg = filepath.Join(dir, filepath.Base(opts.ConfigFile))
+		if err := os.WriteFile(cfg, b, 0o644); err != nil {
+			t.Fatalf("kamailio: %v", err)
+		}
+	} else {
+		writeFixture(t, "testdata/kamailio/"+opts.Config+".cfg", cfg)
+	}
 
 	addr := hostPort(opts.Port)
 	srvaddr := fmt.Sprintf(`SRVADDR="sip:%s"`, addr)
@@ -144,16 +179,29 @@ func Kamailio(t testing.TB, opts KamailioOptions) *KamailioServer {
 		}
 	}
 
+	for _, name := range slices.Sorted(maps.Keys(opts.Defines)) {
+		defs = append(defs, "-A", name+"="+opts.Defines[name])
+	}
+	if opts.ShmMiB == 0 {
+		opts.ShmMiB = 64
+	}
+	if opts.PkgMiB == 0 {
+		opts.PkgMiB = 8
+	}
+
 	// Syntax check first, so a broken config fails with Kamailio's words.
 	check := exec.Command(bin, append([]string{"-c", "-f", cfg}, defs...)...)
 	check.Dir = dir
 	runCmd(t, "kamailio config check", 30*time.Second, check)
 
 	logFile := filepath.Join(dir, "kamailio.log")
-	args := append([]string{"-DD", "-E", "-f", cfg, "-m", "64", "-M", "8",
+	args := append([]string{"-DD", "-E", "-f", cfg, "-m", strconv.Itoa(opts.ShmMiB), "-M", strconv.Itoa(opts.PkgMiB),
 		"-P", filepath.Join(dir, "kamailio.pid"), "-Y", dir}, defs...)
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	if len(opts.Env) > 0 {
+		cmd.Env = append(os.Environ(), opts.Env...)
+	}
 	p := startProcess(t, "kamailio", syscall.SIGTERM, 10*time.Second, cmd, logFile)
 
 	err := pollUntil(20*time.Second, 50*time.Millisecond, func() (bool, error) {
@@ -193,8 +241,19 @@ func writeFixture(t testing.TB, name, dst string) {
 	}
 }
 
+// kamailioModulePackage names the Debian package of a module file.
+func kamailioModulePackage(module string) string {
+	switch module {
+	case "xmpp.so":
+		return "kamailio-xmpp-modules"
+	case "db_sqlite.so":
+		return "kamailio-sqlite-modules"
+	}
+	return "kamailio-presence-modules"
+}
+
 // copyDBText copies the Debian db_text templates of the tables that the
-// presence modules use into dir (as bench/run-anchor.sh does).
+// presence and pua modules use into dir (as bench/run-anchor.sh does).
 func copyDBText(t testing.TB, dir string) {
 	t.Helper()
 	src := kamailioDBTextDir()
@@ -204,7 +263,7 @@ func copyDBText(t testing.TB, dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("kamailio db: %v", err)
 	}
-	for _, table := range []string{"version", "presentity", "watchers", "active_watchers", "xcap"} {
+	for _, table := range []string{"version", "presentity", "watchers", "active_watchers", "xcap", "pua"} {
 		b, err := os.ReadFile(filepath.Join(src, table))
 		if err != nil {
 			t.Fatalf("kamailio db: %v", err)

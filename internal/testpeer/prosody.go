@@ -27,6 +27,9 @@ type ProsodyOptions struct {
 	ComponentDomain string
 	// ComponentSecret is its shared secret; default "gw-secret".
 	ComponentSecret string
+	// MoreComponents are further XEP-0114 component domains (domain ->
+	// secret), on the same component port, e.g. for a second gateway.
+	MoreComponents map[string]string
 }
 
 // ProsodyServer is a running Prosody.
@@ -79,6 +82,11 @@ func Prosody(t testing.TB, opts ProsodyOptions) *ProsodyServer {
 	if !prosodySecretRE.MatchString(opts.ComponentSecret) {
 		t.Fatalf("prosody: component secret %q: want printable ASCII without space, quote or backslash", opts.ComponentSecret)
 	}
+	for d, secret := range opts.MoreComponents {
+		if !prosodyNameRE.MatchString(d) || !prosodySecretRE.MatchString(secret) || d == opts.ComponentDomain {
+			t.Fatalf("prosody: bad extra component %q (secret %q)", d, secret)
+		}
+	}
 	for u := range opts.Users {
 		if !prosodyNameRE.MatchString(u) {
 			t.Fatalf("prosody: bad user name %q (lowercase letters, digits, '.', '_', '-')", u)
@@ -103,6 +111,9 @@ func Prosody(t testing.TB, opts ProsodyOptions) *ProsodyServer {
 		"COMPONENT_DOMAIN", opts.ComponentDomain,
 		"COMPONENT_SECRET", opts.ComponentSecret,
 	).Replace(string(tmpl))
+	for _, d := range slices.Sorted(maps.Keys(opts.MoreComponents)) {
+		cfg += fmt.Sprintf("\nComponent %q\n    component_secret = %q\n", d, opts.MoreComponents[d])
+	}
 	cfgFile := filepath.Join(dir, "prosody.cfg.lua")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatalf("prosody: %v", err)
