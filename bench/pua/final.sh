@@ -39,7 +39,7 @@ flock "$LOCK" timeout 1790 bash -c '
 	"$RUN" --bin-dir "$BIN" --out "$OUT/profile" --profile -- -mode throughput -stores sqlite,memory \
 		-rates 4000 -attempts 1 "$@"
 	"$RUN" --bin-dir "$BIN" --out "$OUT/peer" -- -mode throughput -servers presenced,kamailio \
-		-stores sqlite,memory -rates 1500,2000,2500,3000,3500,4000,4500,5000,6000 "$@"
+		-stores sqlite,memory -rates 2000,3000,3500,4000,4500,5000,5500,6000,7000,8000 "$@"
 ' _ "$RUN" "$BIN" "$OUT" "${COMMON[@]}"
 cp "$BIN/rev" "$OUT/presenced-rev.txt"
 for d in hold throughput-sqlite throughput-memory mix profile peer; do
