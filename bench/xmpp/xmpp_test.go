@@ -24,6 +24,8 @@
 // in; with GODEBUG=gctrace=1 it shows the daemon's garbage collections),
 // BENCH_XMPP_KAMAILIO_LOG (a file to keep Kamailio's log in),
 // BENCH_XMPP_KAMAILIO_DEBUG (set: Kamailio logs at debug level),
+// BENCH_XMPP_KAMAILIO_DEFINES (more -A defines for kamailio/xmpp.cfg,
+// NAME=value separated by spaces, e.g. SUBSDBMODE=0),
 // BENCH_XMPP_KAMAILIO_STOCK (set: Kamailio without the shim
 // kamailio/attsfix.c, with which its xmpp module dies at the first XML
 // element).
