@@ -17,15 +17,7 @@ var publishBody = []byte(`{"jsonrpc":"2.0","method":"pua_publish","params":{"pre
 // command (which reads every param and returns them) and the encoded
 // response.
 func BenchmarkServeMI(b *testing.B) {
-	s, err := New(Config{}, Deps{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, c := range testCommands() {
-		if err := s.Register(c); err != nil {
-			b.Fatal(err)
-		}
-	}
+	s := newCommandServer(b)
 	h := s.Handler()
 	b.ReportAllocs()
 	b.SetBytes(int64(len(publishBody)))

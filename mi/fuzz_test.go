@@ -21,15 +21,7 @@ func FuzzServeMI(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	s, err := New(Config{}, Deps{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, c := range testCommands() {
-		if err := s.Register(c); err != nil {
-			f.Fatal(err)
-		}
-	}
+	s := newCommandServer(f)
 	h := s.Handler()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		w := httptest.NewRecorder()

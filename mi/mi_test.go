@@ -99,6 +99,22 @@ func testCommands() []Command {
 	}
 }
 
+// newCommandServer is a server with the test commands registered, not
+// listening: its handler is called directly.
+func newCommandServer(tb testing.TB) *Server {
+	tb.Helper()
+	s, err := New(Config{}, Deps{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, c := range testCommands() {
+		if err := s.Register(c); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return s
+}
+
 // startServer starts a server on 127.0.0.1:0 with the test commands and
 // stops it when the test ends.
 func startServer(t *testing.T, deps Deps, extra ...Command) *Server {
@@ -294,15 +310,7 @@ func TestRegister(t *testing.T) {
 		{"no run", Command{Name: "norun"}, "no Run function"},
 		{"repeated param", Command{Name: "p", Params: []Param{{Name: "a"}, {Name: "a"}}, Run: run}, `param "a" empty or repeated`},
 	}
-	s, err := New(Config{}, Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range testCommands() {
-		if err := s.Register(c); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s := newCommandServer(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := s.Register(tt.cmd)
